@@ -1,0 +1,34 @@
+# CPO — the commands a user and CI need. `make run` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+CPO := $(or $(CARGO_TARGET_DIR),target)/debug/cpo
+EXAMPLE_N ?= 5000
+EXAMPLE_DIR := $(or $(CARGO_TARGET_DIR),target)/example
+
+.PHONY: help build run test fmt fmt-check clippy nextest
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build every crate (debug)
+	$(CARGO) build --workspace
+
+run: build ## run the bundled example end to end on embedded defaults (local store ./cpo-data)
+	@mkdir -p $(EXAMPLE_DIR)
+	$(CPO) gen customers --n $(EXAMPLE_N) --seed 7 --out $(EXAMPLE_DIR)/customers.csv
+	$(CPO) run --input $(EXAMPLE_DIR)/customers.csv --simulate-outcomes
+
+test: fmt-check clippy nextest ## everything CI checks
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+nextest:
+	$(CARGO) nextest run --workspace --no-fail-fast

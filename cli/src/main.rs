@@ -1,0 +1,5 @@
+//! `cpo`: the command line of CPO.
+
+fn main() {
+    println!("cpo");
+}

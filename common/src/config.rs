@@ -1,0 +1,355 @@
+//! Campaign configuration (DESIGN.md §6). Every field has a default so a minimal file works; unknown fields
+//! are rejected so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StepError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CampaignConfig {
+    /// Campaign id (`[A-Za-z0-9_-]`).
+    pub name: String,
+    pub goal: String,
+    /// Experiment id for assignment hashing; default `<name>-<as_of ISO week>`.
+    pub experiment_id: Option<String>,
+    /// The run date; `None` → latest date in the input (aggregate files: the input's last-modified date).
+    pub as_of: Option<NaiveDate>,
+    pub segmentation: Segmentation,
+    /// Segment name → audiences of approved content; overrides the default map of DESIGN.md §5.
+    pub audiences: BTreeMap<String, Vec<String>>,
+    pub tones: Vec<String>,
+    pub control: ControlMessage,
+    /// Arm → weight (`control` plus one per tone); renormalised over the arms in force.
+    pub weights: BTreeMap<String, f64>,
+    /// Share of all customers held out of the campaign (receive nothing).
+    pub holdout: f64,
+    pub generation: Generation,
+    pub safety: Safety,
+    pub retrieval: Retrieval,
+    pub experiment: Experiment,
+    /// Model → token prices in USD.
+    pub prices: BTreeMap<String, Price>,
+    pub simulation: Simulation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Segmentation {
+    pub bins: u8,
+    pub min_segment_size: u64,
+    pub max_reject_ratio: f64,
+    /// Canonical column name → header in the file.
+    pub columns: BTreeMap<String, String>,
+    /// `auto` (from the header), `customers` (aggregates) or `transactions`.
+    pub format: String,
+    /// Override of the R×F → segment name map: name → list of "R,F" cells like "5,4".
+    pub names: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlMessage {
+    pub subject: String,
+    pub preheader: String,
+    pub body: String,
+    pub cta: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Generation {
+    /// `offline`, `openai` or `azure-openai`.
+    pub provider: String,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub api_version: Option<String>,
+    /// Where the API key comes from: `env:VAR`, `aws-secrets:ARN`, `azure-keyvault:URL` (never the key).
+    pub api_key: Option<String>,
+    pub max_concurrency: usize,
+    pub timeout_secs: u64,
+    pub max_retries: u32,
+    pub temperature: f64,
+    pub subject_max_chars: usize,
+    pub body_words: [usize; 2],
+    /// Personalization tokens a message may use, e.g. `first_name`.
+    pub allowed_tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Safety {
+    /// Chained screeners; all must approve.
+    pub providers: Vec<String>,
+    pub policy: String,
+    pub endpoint: Option<String>,
+    pub api_key: Option<String>,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retrieval {
+    /// `local` (bundled search index) or `azure-ai-search`.
+    pub provider: String,
+    pub top_k: usize,
+    pub passages_per_doc: usize,
+    pub endpoint: Option<String>,
+    pub index: Option<String>,
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Experiment {
+    pub alpha: f64,
+    pub power: f64,
+    pub srm_alpha: f64,
+    pub continuity_correction: bool,
+    pub primary_metric: String,
+    /// Unsubscribe-rate increase vs control (absolute) that breaches the guardrail.
+    pub guardrail_max_increase: f64,
+    /// Rows per `assignments/part-*.jsonl` and `send/part-*.csv`.
+    pub part_size: usize,
+    /// Also write fully rendered messages next to the send list.
+    pub render: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_1k: f64,
+    pub output_per_1k: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Simulation {
+    pub seed: u64,
+    /// Tone → relative lift of the open probability.
+    pub lifts: BTreeMap<String, f64>,
+    pub base_open_rate: f64,
+    pub click_ratio: f64,
+    pub convert_ratio: f64,
+    pub unsubscribe_rate: f64,
+}
+
+impl Default for CampaignConfig {
+    fn default() -> Self {
+        let tones: Vec<String> = ["urgent", "informational", "friendly"].map(String::from).to_vec();
+        let mut weights = BTreeMap::new();
+        weights.insert("control".to_string(), 0.25);
+        for t in &tones {
+            weights.insert(t.clone(), 0.25);
+        }
+        Self {
+            name: "weekly".into(),
+            goal: String::new(),
+            experiment_id: None,
+            as_of: None,
+            segmentation: Segmentation::default(),
+            audiences: BTreeMap::new(),
+            tones,
+            control: ControlMessage::default(),
+            weights,
+            holdout: 0.0,
+            generation: Generation::default(),
+            safety: Safety::default(),
+            retrieval: Retrieval::default(),
+            experiment: Experiment::default(),
+            prices: BTreeMap::new(),
+            simulation: Simulation::default(),
+        }
+    }
+}
+
+impl Default for Segmentation {
+    fn default() -> Self {
+        Self {
+            bins: 5,
+            min_segment_size: 50,
+            max_reject_ratio: 0.05,
+            columns: BTreeMap::new(),
+            format: "auto".into(),
+            names: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for ControlMessage {
+    fn default() -> Self {
+        Self {
+            subject: "News from us this week".into(),
+            preheader: "A quick update for you".into(),
+            body: "Thank you for being a customer. Here is what is new this week.".into(),
+            cta: "See what's new".into(),
+        }
+    }
+}
+
+impl Default for Generation {
+    fn default() -> Self {
+        Self {
+            provider: "offline".into(),
+            model: None,
+            base_url: None,
+            api_version: None,
+            api_key: None,
+            max_concurrency: 4,
+            timeout_secs: 60,
+            max_retries: 4,
+            temperature: 0.7,
+            subject_max_chars: 60,
+            body_words: [60, 200],
+            allowed_tokens: vec!["first_name".into(), "tier".into(), "location".into()],
+        }
+    }
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Self {
+            providers: vec!["offline".into()],
+            policy: "policy/safety.yaml".into(),
+            endpoint: None,
+            api_key: None,
+            timeout_secs: 20,
+        }
+    }
+}
+
+impl Default for Retrieval {
+    fn default() -> Self {
+        Self { provider: "local".into(), top_k: 5, passages_per_doc: 2, endpoint: None, index: None, api_key: None }
+    }
+}
+
+impl Default for Experiment {
+    fn default() -> Self {
+        Self {
+            alpha: 0.05,
+            power: 0.8,
+            srm_alpha: 0.001,
+            continuity_correction: false,
+            primary_metric: "click".into(),
+            guardrail_max_increase: 0.005,
+            part_size: 100_000,
+            render: false,
+        }
+    }
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        let lifts = [("urgent", 0.10), ("informational", 0.05), ("friendly", 0.15)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        Self { seed: 7, lifts, base_open_rate: 0.25, click_ratio: 0.25, convert_ratio: 0.2, unsubscribe_rate: 0.003 }
+    }
+}
+
+impl CampaignConfig {
+    /// Parse and validate a YAML campaign file; `source` names the file in errors.
+    pub fn from_yaml(text: &str, source: &str) -> Result<Self, StepError> {
+        let cfg: CampaignConfig =
+            serde_yaml_ng::from_str(text).map_err(|e| StepError::input(format!("{source}: {e}")))?;
+        cfg.validate(source)?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self, source: &str) -> Result<(), StepError> {
+        let err = |field: &str, why: String| Err(StepError::input(format!("{source}: field `{field}`: {why}")));
+        if crate::keys::check_id("campaign", &self.name).is_err() || self.name.len() > 40 {
+            return err("name", format!("{:?} must be 1-40 characters of [A-Za-z0-9_-]", self.name));
+        }
+        if self.tones.is_empty() {
+            return err("tones", "at least one tone is required".into());
+        }
+        for t in &self.tones {
+            if crate::keys::check_id("tone", t).is_err() || t == "control" || t == "holdout" {
+                return err("tones", format!("{t:?} is not a valid tone name"));
+            }
+        }
+        for (arm, w) in &self.weights {
+            if !(w.is_finite() && *w >= 0.0) {
+                return err("weights", format!("{arm}: weight {w} must be a non-negative number"));
+            }
+            if arm != "control" && !self.tones.contains(arm) {
+                return err("weights", format!("{arm:?} is neither `control` nor a tone"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.holdout) {
+            return err("holdout", format!("{} must be in [0, 1)", self.holdout));
+        }
+        if !(0.0..=1.0).contains(&self.segmentation.max_reject_ratio) {
+            return err("segmentation.max_reject_ratio", "must be in [0, 1]".into());
+        }
+        if self.segmentation.bins < 2 {
+            return err("segmentation.bins", "must be at least 2".into());
+        }
+        Ok(())
+    }
+
+    /// Weight of an arm (a tone without an explicit weight gets the control's weight, else equal share).
+    pub fn weight(&self, arm: &str) -> f64 {
+        self.weights.get(arm).copied().unwrap_or_else(|| 1.0 / (self.tones.len() + 1) as f64)
+    }
+
+    /// Canonical JSON, the basis of the config digest in `run_id`.
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        crate::keys::sha256_hex(&json)
+    }
+
+    /// Experiment id: configured, else `<name>-<ISO year>W<week>` of `as_of`.
+    pub fn experiment_id(&self, as_of: NaiveDate) -> String {
+        use chrono::Datelike;
+        self.experiment_id.clone().unwrap_or_else(|| {
+            let w = as_of.iso_week();
+            format!("{}-{}W{:02}", self.name, w.year(), w.week())
+        })
+    }
+
+    /// Audiences of approved content a segment may receive (configured, else DESIGN.md §5's default map).
+    pub fn audiences_for(&self, segment: &str) -> Vec<String> {
+        if let Some(a) = self.audiences.get(segment) {
+            return a.clone();
+        }
+        let default = match segment {
+            "Champions" | "Loyal" | "Can't Lose" => "High-Value",
+            "New" | "Promising" => "New Customer",
+            "At Risk" | "About to Sleep" | "Hibernating" => "At-Risk",
+            _ => "Standard",
+        };
+        vec![default.to_string()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_example_parses() {
+        let text = crate::bundled::campaign_yaml();
+        let cfg = CampaignConfig::from_yaml(text, "examples/campaigns/weekly.yaml").unwrap();
+        assert_eq!(cfg.name, "weekly");
+        assert_eq!(cfg.tones.len(), 3);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let e = CampaignConfig::from_yaml("name: x\ntonez: []\n", "c.yaml").unwrap_err();
+        assert!(e.message.contains("c.yaml") && e.message.contains("tonez"), "{e}");
+    }
+
+    #[test]
+    fn bad_weight_arm_is_named() {
+        let e = CampaignConfig::from_yaml("name: x\nweights: {shouty: 1}\n", "c.yaml").unwrap_err();
+        assert!(e.message.contains("weights"), "{e}");
+    }
+}

@@ -1,0 +1,323 @@
+//! Storage keys: validation (keys are untrusted input) and the run layout of DESIGN.md §3, written once here
+//! so no step spells a key by hand.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use crate::store::StoreError;
+
+/// Longest key accepted (S3's limit is 1024 bytes).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A validated, relative, `/`-separated key: no `..` or `.` segments, no leading `/`, no backslash,
+/// no control characters, no empty segments, at most 1024 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Key(String);
+
+impl Key {
+    pub fn new(key: impl Into<String>) -> Result<Self, StoreError> {
+        let key = key.into();
+        let bad = |reason: &str| StoreError::InvalidKey { key: key.clone(), reason: reason.to_string() };
+        if key.is_empty() {
+            return Err(bad("empty"));
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(bad("longer than 1024 bytes"));
+        }
+        if key.starts_with('/') {
+            return Err(bad("absolute path"));
+        }
+        if key.contains('\\') {
+            return Err(bad("backslash"));
+        }
+        if key.chars().any(|c| c.is_control()) {
+            return Err(bad("control character"));
+        }
+        let body = key.strip_suffix('/').unwrap_or(&key);
+        if body.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+            return Err(bad("empty, '.' or '..' path segment"));
+        }
+        Ok(Key(key))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `self` joined with a relative part (validated again).
+    pub fn join(&self, rest: &str) -> Result<Key, StoreError> {
+        Key::new(format!("{}/{}", self.0.trim_end_matches('/'), rest))
+    }
+
+    /// The last path segment.
+    pub fn file_name(&self) -> &str {
+        self.0.trim_end_matches('/').rsplit('/').next().unwrap_or(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Key::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Key {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Build a key from parts that are known to be valid (constants and validated ids).
+fn k(s: String) -> Key {
+    // Every caller below joins validated ids with constant segments; a failure here is a programming error,
+    // and `Key::new` is still applied so nothing unvalidated reaches a backend.
+    Key::new(s.clone()).unwrap_or_else(|e| panic!("internal key layout produced invalid key {s:?}: {e}"))
+}
+
+/// A `run_id`, `campaign` or segment slug must be `[A-Za-z0-9_-]`, 1..=64 chars (they become key segments
+/// and Step Functions execution names).
+pub fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
+    let ok =
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidKey {
+            key: id.to_string(),
+            reason: format!("{what} must be 1-64 characters of [A-Za-z0-9_-]"),
+        })
+    }
+}
+
+/// Segment names ("Can't Lose") become key-safe slugs ("cant-lose").
+pub fn slug(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if (c == ' ' || c == '-' || c == '_') && !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let s = out.trim_end_matches('-').to_string();
+    if s.is_empty() {
+        "segment".to_string()
+    } else {
+        s.chars().take(48).collect()
+    }
+}
+
+/// Keys of one run (`runs/<run_id>/…`).
+#[derive(Debug, Clone)]
+pub struct RunKeys {
+    run_id: String,
+}
+
+impl RunKeys {
+    pub fn new(run_id: &str) -> Result<Self, StoreError> {
+        check_id("run_id", run_id)?;
+        Ok(Self { run_id: run_id.to_string() })
+    }
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn at(&self, rest: &str) -> Key {
+        k(format!("runs/{}/{}", self.run_id, rest))
+    }
+    pub fn prefix(&self) -> Key {
+        k(format!("runs/{}/", self.run_id))
+    }
+    pub fn input(&self) -> Key {
+        self.at("input.json")
+    }
+    pub fn step(&self, step: &str) -> Key {
+        self.at(&format!("steps/{}.json", slug(step)))
+    }
+    pub fn steps_prefix(&self) -> Key {
+        self.at("steps/")
+    }
+    pub fn members(&self, part: usize) -> Key {
+        self.at(&format!("customers/members-{part:05}.jsonl"))
+    }
+    pub fn members_prefix(&self) -> Key {
+        self.at("customers/")
+    }
+    pub fn rejected(&self) -> Key {
+        self.at("customers/rejected.jsonl")
+    }
+    pub fn segments(&self) -> Key {
+        self.at("segments.json")
+    }
+    pub fn retrieval(&self) -> Key {
+        self.at("retrieval.json")
+    }
+    pub fn variants(&self, segment: &str) -> Key {
+        self.at(&format!("variants/{}.json", slug(segment)))
+    }
+    pub fn variants_prefix(&self) -> Key {
+        self.at("variants/")
+    }
+    pub fn safety(&self) -> Key {
+        self.at("safety.json")
+    }
+    pub fn assignments(&self, part: usize) -> Key {
+        self.at(&format!("assignments/part-{part:05}.jsonl"))
+    }
+    pub fn assignments_prefix(&self) -> Key {
+        self.at("assignments/")
+    }
+    pub fn send(&self, part: usize) -> Key {
+        self.at(&format!("send/part-{part:05}.csv"))
+    }
+    pub fn templates(&self) -> Key {
+        self.at("send/templates.json")
+    }
+    pub fn outcomes_prefix(&self) -> Key {
+        self.at("outcomes/")
+    }
+    /// A file name under `outcomes/` (validated: a single segment).
+    pub fn outcomes(&self, file: &str) -> Result<Key, StoreError> {
+        if file.contains('/') {
+            return Err(StoreError::InvalidKey { key: file.to_string(), reason: "outcomes file name has '/'".into() });
+        }
+        Key::new(format!("runs/{}/outcomes/{}", self.run_id, file))
+    }
+    pub fn ingest_rejected(&self) -> Key {
+        self.at("ingest/rejected.jsonl")
+    }
+    pub fn analysis(&self) -> Key {
+        self.at("analysis.json")
+    }
+    pub fn report(&self, file: &str) -> Key {
+        self.at(&format!("report/{file}"))
+    }
+    pub fn manifest(&self) -> Key {
+        self.at("manifest.json")
+    }
+    /// The run's audit object: `audit/safety/<yyyy>/<mm>/<dd>/<run_id>.jsonl`.
+    pub fn audit(&self, date: NaiveDate) -> Key {
+        k(format!("audit/safety/{}/{}.jsonl", date.format("%Y/%m/%d"), self.run_id))
+    }
+}
+
+pub fn audit_prefix() -> Key {
+    k("audit/safety/".to_string())
+}
+pub fn campaign(name: &str) -> Result<Key, StoreError> {
+    check_id("campaign", name)?;
+    Key::new(format!("campaigns/{name}.yaml"))
+}
+pub fn content_prefix() -> Key {
+    k("content/approved/".to_string())
+}
+pub fn policy() -> Key {
+    k("policy/safety.yaml".to_string())
+}
+pub fn prompt(name: &str) -> Result<Key, StoreError> {
+    Key::new(format!("prompts/{name}.j2"))
+}
+pub fn incoming_prefix(campaign: &str) -> Result<Key, StoreError> {
+    check_id("campaign", campaign)?;
+    Key::new(format!("incoming/{campaign}/"))
+}
+pub fn llm_cache(hash_hex: &str) -> Key {
+    k(format!("cache/llm/{hash_hex}.json"))
+}
+
+/// What determines a run: equal parts give an equal `run_id` (DESIGN.md §3).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunIdParts<'a> {
+    pub campaign: &'a str,
+    pub date: NaiveDate,
+    /// Input etag (cloud) or content SHA-256 (local file).
+    pub input_version: &'a str,
+    pub config_digest: &'a str,
+    pub corpus_digest: &'a str,
+    pub policy_digest: &'a str,
+    pub prompt_digest: &'a str,
+    /// Provider names and models, never keys.
+    pub providers: &'a str,
+    pub seed: u64,
+}
+
+/// `<campaign, ≤ 40 chars>-<yyyymmdd>-<12 hex>`.
+pub fn run_id(p: &RunIdParts<'_>) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        p.input_version,
+        p.config_digest,
+        p.corpus_digest,
+        p.policy_digest,
+        p.prompt_digest,
+        p.providers,
+        &p.seed.to_string(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    let hex = hex::encode(h.finalize());
+    let name: String =
+        p.campaign.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(40).collect();
+    let name = if name.is_empty() { "campaign".to_string() } else { name };
+    format!("{}-{}-{}", name, p.date.format("%Y%m%d"), &hex[..12])
+}
+
+/// SHA-256 hex of bytes, the digest used across the system.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_escaping_keys() {
+        for bad in ["", "/etc/passwd", "a/../b", "..", "a//b", "a\\b", "a/\u{7}b", "./a"] {
+            assert!(Key::new(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Key::new("x".repeat(1025)).is_err());
+        assert!(Key::new("runs/a/b.json").is_ok());
+        assert!(Key::new("runs/a/").is_ok());
+    }
+
+    #[test]
+    fn slugs_are_key_safe() {
+        assert_eq!(slug("Can't Lose"), "cant-lose");
+        assert_eq!(slug("Potential Loyalist"), "potential-loyalist");
+        assert_eq!(slug("../../etc"), "etc");
+        assert_eq!(slug("!!!"), "segment");
+    }
+
+    #[test]
+    fn run_id_shape_and_determinism() {
+        let p = RunIdParts {
+            campaign: "weekly",
+            date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            input_version: "abc",
+            config_digest: "c",
+            corpus_digest: "d",
+            policy_digest: "p",
+            prompt_digest: "q",
+            providers: "offline",
+            seed: 7,
+        };
+        let a = run_id(&p);
+        assert!(a.starts_with("weekly-20261125-"));
+        assert_eq!(a.len(), "weekly-20261125-".len() + 12);
+        assert_eq!(a, run_id(&p));
+        let b = run_id(&RunIdParts { seed: 8, ..p.clone() });
+        assert_ne!(a, b);
+        check_id("run_id", &a).unwrap();
+    }
+}

@@ -1,0 +1,69 @@
+//! Produced by `generate`: one variant per segment × tone, shipped or rejected with reasons.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    pub doc_id: String,
+    pub quote: String,
+}
+
+/// The message fields every variant (and the control) has; `{{first_name}}`-style merge fields allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub subject: String,
+    #[serde(default)]
+    pub preheader: String,
+    pub body: String,
+    pub cta: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantStatus {
+    Shipped,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+    pub calls: u64,
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    /// `<segment slug>-<tone>`.
+    pub variant_id: String,
+    pub segment: String,
+    pub tone: String,
+    pub status: VariantStatus,
+    #[serde(flatten)]
+    pub message: Message,
+    pub citations: Vec<Citation>,
+    /// Why a variant was rejected (validation failures after the retry).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    pub provider: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub usage: Usage,
+}
+
+/// `variants/<segment>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantsDoc {
+    pub run_id: String,
+    pub segment: String,
+    pub slug: String,
+    pub variants: Vec<Variant>,
+    /// Set when the segment had no approved content (no variants are generated).
+    #[serde(default)]
+    pub no_content: bool,
+}

@@ -1,0 +1,230 @@
+//! Starting a run: from an input object to a `run_id` and `runs/<run_id>/input.json` (DESIGN.md §3).
+//! The trigger Lambda and the local `cpo run` both call [`prepare`], so local runs and cloud runs derive
+//! the same `run_id` from the same inputs.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::bundled;
+use crate::config::CampaignConfig;
+use crate::error::StepError;
+use crate::keys::{self, sha256_hex, Key, RunIdParts, RunKeys};
+use crate::store::{PutOutcome, Store, StoreExt};
+
+/// The object that started a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputRef {
+    pub key: String,
+    /// ETag (cloud) or content SHA-256 (`file://`, `mem://`).
+    pub version: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Digests of everything besides the input that shapes a run's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Digests {
+    pub config: String,
+    pub corpus: String,
+    pub policy: String,
+    pub prompts: String,
+}
+
+/// `runs/<run_id>/input.json`: what started the run, and the exact config every step of it uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInput {
+    pub run_id: String,
+    pub campaign: String,
+    pub input: InputRef,
+    /// `as_of` when configured, else the input's last-modified date (the run_id date).
+    pub date: NaiveDate,
+    pub config: CampaignConfig,
+    /// Where the config came from (`campaigns/<name>.yaml` or `bundled:examples/campaigns/weekly.yaml`).
+    pub config_source: String,
+    pub digests: Digests,
+    /// Provider names and models (never keys).
+    pub providers: String,
+    pub seed: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Options of a start that are not in the config.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    pub seed: Option<u64>,
+}
+
+/// The campaign an `incoming/<campaign>/<file>` key belongs to.
+pub fn campaign_of_incoming(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("incoming/")?;
+    let (campaign, file) = rest.split_once('/')?;
+    (keys::check_id("campaign", campaign).is_ok() && !file.is_empty() && !file.ends_with('/')).then_some(campaign)
+}
+
+/// The campaign config: `campaigns/<name>.yaml` from the store, else the bundled example renamed to `name`.
+pub async fn load_campaign(store: &dyn Store, name: &str) -> Result<(CampaignConfig, String), StepError> {
+    let key = keys::campaign(name).map_err(|e| StepError::input(e.to_string()))?;
+    match store.get_opt(&key).await? {
+        Some(bytes) => {
+            let text = std::str::from_utf8(&bytes).map_err(|_| StepError::input(format!("{key}: not UTF-8")))?;
+            let cfg = CampaignConfig::from_yaml(text, key.as_str())?;
+            if cfg.name != name {
+                return Err(StepError::input(format!("{key}: field `name` is {:?}, expected {name:?}", cfg.name)));
+            }
+            Ok((cfg, key.to_string()))
+        }
+        None => {
+            let mut cfg =
+                CampaignConfig::from_yaml(bundled::campaign_yaml(), "bundled examples/campaigns/weekly.yaml")?;
+            cfg.name = name.to_string();
+            tracing::info!(
+                campaign = name,
+                "no campaigns/{name}.yaml in the store; using the bundled example campaign"
+            );
+            Ok((cfg, "bundled:examples/campaigns/weekly.yaml".into()))
+        }
+    }
+}
+
+/// Digest of the objects under a prefix (keys and versions), or of the bundled fallback texts.
+async fn prefix_digest(store: &dyn Store, prefix: &Key, bundled: &[&str]) -> Result<String, StepError> {
+    let objects = store.list(prefix).await?;
+    let mut text = String::new();
+    if objects.is_empty() {
+        text.push_str("bundled\n");
+        for b in bundled {
+            text.push_str(&sha256_hex(b.as_bytes()));
+            text.push('\n');
+        }
+    } else {
+        for o in objects {
+            text.push_str(&format!("{}\t{}\t{}\n", o.key, o.etag.unwrap_or_default(), o.size));
+        }
+    }
+    Ok(sha256_hex(text.as_bytes()))
+}
+
+async fn digests(store: &dyn Store, cfg: &CampaignConfig) -> Result<Digests, StepError> {
+    let corpus_texts: Vec<&str> = bundled::content().into_iter().map(|(_, t)| t).collect();
+    let corpus = prefix_digest(store, &keys::content_prefix(), &corpus_texts).await?;
+    let policy = match store.head(&keys::policy()).await? {
+        Some(m) => sha256_hex(format!("{}{}", m.etag.unwrap_or_default(), m.size).as_bytes()),
+        None => sha256_hex(bundled::policy_yaml().unwrap_or_default().as_bytes()),
+    };
+    let prompt_prefix = Key::new("prompts/").map_err(|e| StepError::internal(e.to_string()))?;
+    let bundled_prompts: Vec<&str> = ["system", "control"]
+        .iter()
+        .chain(cfg.tones.iter().map(|_| &"tone"))
+        .filter_map(|n| bundled::prompt(n))
+        .collect();
+    let prompts = prefix_digest(store, &prompt_prefix, &bundled_prompts).await?;
+    Ok(Digests { config: cfg.digest(), corpus, policy, prompts })
+}
+
+/// Derive the run of an input object and record it in `runs/<run_id>/input.json` (written once; a
+/// re-delivered event finds it and gets the same `RunInput`).
+pub async fn prepare(store: &dyn Store, input_key: &Key, opts: &StartOptions) -> Result<RunInput, StepError> {
+    let campaign = campaign_of_incoming(input_key.as_str()).ok_or_else(|| {
+        StepError::input(format!("{input_key}: input keys must look like incoming/<campaign>/<file>"))
+    })?;
+    let meta = store
+        .head(input_key)
+        .await?
+        .ok_or_else(|| StepError::input(format!("{input_key}: no such object in {}", store.url())))?;
+    let version = if store.url().starts_with("file://") || store.url().starts_with("mem://") {
+        sha256_hex(&store.get(input_key).await?)
+    } else {
+        meta.etag.clone().unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp()))
+    };
+    let (config, config_source) = load_campaign(store, campaign).await?;
+    let digests = digests(store, &config).await?;
+    let seed = opts.seed.unwrap_or(config.simulation.seed);
+    let providers = format!(
+        "generate={}:{};safety={};retrieve={}",
+        config.generation.provider,
+        config.generation.model.as_deref().unwrap_or("-"),
+        config.safety.providers.join("+"),
+        config.retrieval.provider,
+    );
+    let date = config.as_of.unwrap_or_else(|| meta.last_modified.date_naive());
+    let run_id = keys::run_id(&RunIdParts {
+        campaign,
+        date,
+        input_version: &version,
+        config_digest: &digests.config,
+        corpus_digest: &digests.corpus,
+        policy_digest: &digests.policy,
+        prompt_digest: &digests.prompts,
+        providers: &providers,
+        seed,
+    });
+    let run = RunInput {
+        run_id: run_id.clone(),
+        campaign: campaign.to_string(),
+        input: InputRef { key: input_key.to_string(), version, size: meta.size, last_modified: meta.last_modified },
+        date,
+        config,
+        config_source,
+        digests,
+        providers,
+        seed,
+        created_at: Utc::now(),
+    };
+    let keys = RunKeys::new(&run_id)?;
+    let body = serde_json::to_vec_pretty(&run)?;
+    match store.put_if_absent(&keys.input(), body.into()).await? {
+        PutOutcome::Created => Ok(run),
+        PutOutcome::AlreadyExists => load(store, &run_id).await,
+    }
+}
+
+/// The run record written by [`prepare`].
+pub async fn load(store: &dyn Store, run_id: &str) -> Result<RunInput, StepError> {
+    let keys = RunKeys::new(run_id)?;
+    store
+        .get_json_opt(&keys.input())
+        .await?
+        .ok_or_else(|| StepError::input(format!("run {run_id}: {} not found in {}", keys.input(), store.url())))
+}
+
+/// The newest object under `incoming/<campaign>/` (what a scheduled run uses).
+pub async fn newest_input(store: &dyn Store, campaign: &str) -> Result<Option<Key>, StepError> {
+    let prefix = keys::incoming_prefix(campaign)?;
+    let newest = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .max_by(|a, b| a.last_modified.cmp(&b.last_modified).then_with(|| a.key.cmp(&b.key)));
+    match newest {
+        Some(m) => Ok(Some(Key::new(m.key)?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open;
+
+    #[tokio::test]
+    async fn same_input_same_run() {
+        let store = open("mem://").unwrap();
+        let key = Key::new("incoming/weekly/customers.csv").unwrap();
+        store.put(&key, bytes::Bytes::from_static(b"customer_id\nC1\n")).await.unwrap();
+        let a = prepare(store.as_ref(), &key, &StartOptions::default()).await.unwrap();
+        let b = prepare(store.as_ref(), &key, &StartOptions::default()).await.unwrap();
+        assert_eq!(a.run_id, b.run_id);
+        assert_eq!(a.created_at, b.created_at, "second prepare must reuse input.json");
+        let c = prepare(store.as_ref(), &key, &StartOptions { seed: Some(99) }).await.unwrap();
+        assert_ne!(a.run_id, c.run_id);
+        assert_eq!(load(store.as_ref(), &a.run_id).await.unwrap(), a);
+    }
+
+    #[test]
+    fn incoming_keys() {
+        assert_eq!(campaign_of_incoming("incoming/weekly/a.csv"), Some("weekly"));
+        assert_eq!(campaign_of_incoming("incoming/../a.csv"), None);
+        assert_eq!(campaign_of_incoming("incoming/weekly/"), None);
+        assert_eq!(campaign_of_incoming("runs/x/outcomes/a.csv"), None);
+    }
+}

@@ -1,0 +1,114 @@
+//! The storage port. Steps exchange everything through a [`Store`]; the adapter is chosen by URL
+//! (`file://DIR`, `mem://`, and with cargo features `s3://bucket/prefix`, `az://container/prefix`).
+//!
+//! Every adapter validates keys the same way ([`crate::keys::Key`]) so no key can leave the store's root.
+
+mod object;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Serialize};
+
+pub use object::ObjectStoreAdapter;
+
+use crate::keys::Key;
+
+/// What a store knows about one object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    /// Backend version tag (S3/Azure ETag; for `file://` inode, mtime and size).
+    pub etag: Option<String>,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+/// Result of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    AlreadyExists,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object not found: {key}")]
+    NotFound { key: String },
+    #[error("invalid storage key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: String },
+    #[error("invalid store URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("storage error on {key}: {source}")]
+    Backend {
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("object {key} is not valid {format}: {reason}")]
+    Decode { key: String, format: &'static str, reason: String },
+}
+
+/// The port every step talks to. Small on purpose: get, put, conditional put, list, head.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The URL this store was opened from (never contains credentials).
+    fn url(&self) -> &str;
+    async fn get(&self, key: &Key) -> Result<Bytes, StoreError>;
+    /// Atomic replace: readers see the old object or the new one, never a part.
+    async fn put(&self, key: &Key, body: Bytes) -> Result<ObjectMeta, StoreError>;
+    /// Write only when no object exists at `key` (S3/Azure `If-None-Match: *`, exclusive create on disk).
+    async fn put_if_absent(&self, key: &Key, body: Bytes) -> Result<PutOutcome, StoreError>;
+    /// Every object whose key starts with `prefix` (a folder, `/`-terminated or not), sorted by key.
+    async fn list(&self, prefix: &Key) -> Result<Vec<ObjectMeta>, StoreError>;
+    async fn head(&self, key: &Key) -> Result<Option<ObjectMeta>, StoreError>;
+}
+
+/// Conveniences every caller wants, written once on top of the port.
+#[async_trait]
+pub trait StoreExt: Store {
+    async fn get_opt(&self, key: &Key) -> Result<Option<Bytes>, StoreError> {
+        match self.get(key).await {
+            Ok(b) => Ok(Some(b)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    async fn get_json<T: DeserializeOwned>(&self, key: &Key) -> Result<T, StoreError> {
+        let body = self.get(key).await?;
+        serde_json::from_slice(&body).map_err(|e| StoreError::Decode {
+            key: key.to_string(),
+            format: "JSON",
+            reason: e.to_string(),
+        })
+    }
+    async fn get_json_opt<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        match self.get_json(key).await {
+            Ok(v) => Ok(Some(v)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    async fn put_json<T: Serialize + Sync>(&self, key: &Key, value: &T) -> Result<ObjectMeta, StoreError> {
+        let body = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Decode {
+            key: key.to_string(),
+            format: "JSON",
+            reason: e.to_string(),
+        })?;
+        self.put(key, Bytes::from(body)).await
+    }
+    async fn exists(&self, key: &Key) -> Result<bool, StoreError> {
+        Ok(self.head(key).await?.is_some())
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
+
+/// A shared handle; steps receive it through [`crate::step::Ctx`].
+pub type DynStore = Arc<dyn Store>;
+
+/// Open a store from its URL. `file://` roots are created when missing.
+pub fn open(url: &str) -> Result<DynStore, StoreError> {
+    Ok(Arc::new(ObjectStoreAdapter::open(url)?))
+}

@@ -1,0 +1,145 @@
+//! One adapter for every backend, built on the `object_store` crate: its local file system writes through a
+//! temporary file and a rename (atomic), its in-memory store serves tests, and its S3 and Azure clients
+//! speak the real protocols (behind the `s3` and `azure` features).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use super::{ObjectMeta, PutOutcome, Store, StoreError};
+use crate::keys::Key;
+
+#[derive(Debug)]
+pub struct ObjectStoreAdapter {
+    inner: Arc<dyn ObjectStore>,
+    /// Key prefix inside the bucket/container (empty for `file://` and `mem://`).
+    prefix: String,
+    url: String,
+}
+
+impl ObjectStoreAdapter {
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let bad = |reason: &str| StoreError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected SCHEME://…"))?;
+        let (inner, prefix): (Arc<dyn ObjectStore>, String) = match scheme {
+            "file" => {
+                let root = if rest.is_empty() { "." } else { rest };
+                std::fs::create_dir_all(root).map_err(|e| bad(&format!("cannot create {root}: {e}")))?;
+                let fs =
+                    object_store::local::LocalFileSystem::new_with_prefix(root).map_err(|e| bad(&e.to_string()))?;
+                (Arc::new(fs), String::new())
+            }
+            "mem" => (Arc::new(object_store::memory::InMemory::new()), String::new()),
+            #[cfg(feature = "s3")]
+            "s3" => {
+                let (bucket, prefix) = split_bucket(rest);
+                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Ok(endpoint) =
+                    std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                {
+                    b = b
+                        .with_endpoint(&endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"))
+                        .with_virtual_hosted_style_request(false);
+                }
+                (Arc::new(b.build().map_err(|e| bad(&e.to_string()))?), prefix)
+            }
+            #[cfg(feature = "azure")]
+            "az" => {
+                let (container, prefix) = split_bucket(rest);
+                let b = object_store::azure::MicrosoftAzureBuilder::from_env().with_container_name(container);
+                (Arc::new(b.build().map_err(|e| bad(&e.to_string()))?), prefix)
+            }
+            _ => return Err(bad("unsupported scheme (file://, mem://, s3://, az://)")),
+        };
+        Ok(Self { inner, prefix, url: url.to_string() })
+    }
+
+    fn path(&self, key: &Key) -> Result<Path, StoreError> {
+        let full =
+            if self.prefix.is_empty() { key.as_str().to_string() } else { format!("{}/{}", self.prefix, key.as_str()) };
+        Path::parse(full.trim_end_matches('/'))
+            .map_err(|e| StoreError::InvalidKey { key: key.to_string(), reason: e.to_string() })
+    }
+
+    fn meta(&self, m: object_store::ObjectMeta) -> ObjectMeta {
+        let full = m.location.to_string();
+        let key = if self.prefix.is_empty() {
+            full
+        } else {
+            full.strip_prefix(&format!("{}/", self.prefix)).unwrap_or(&full).to_string()
+        };
+        ObjectMeta { key, size: m.size, etag: m.e_tag, last_modified: m.last_modified }
+    }
+
+    fn backend(key: &Key, e: object_store::Error) -> StoreError {
+        match e {
+            object_store::Error::NotFound { .. } => StoreError::NotFound { key: key.to_string() },
+            other => StoreError::Backend { key: key.to_string(), source: Box::new(other) },
+        }
+    }
+}
+
+#[cfg(any(feature = "s3", feature = "azure"))]
+fn split_bucket(rest: &str) -> (&str, String) {
+    match rest.split_once('/') {
+        Some((b, p)) => (b, p.trim_matches('/').to_string()),
+        None => (rest, String::new()),
+    }
+}
+
+#[async_trait]
+impl Store for ObjectStoreAdapter {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn get(&self, key: &Key) -> Result<Bytes, StoreError> {
+        let path = self.path(key)?;
+        let r = self.inner.get(&path).await.map_err(|e| Self::backend(key, e))?;
+        r.bytes().await.map_err(|e| Self::backend(key, e))
+    }
+
+    async fn put(&self, key: &Key, body: Bytes) -> Result<ObjectMeta, StoreError> {
+        let path = self.path(key)?;
+        let size = body.len() as u64;
+        let r = self.inner.put(&path, PutPayload::from(body)).await.map_err(|e| Self::backend(key, e))?;
+        Ok(ObjectMeta { key: key.to_string(), size, etag: r.e_tag, last_modified: chrono::Utc::now() })
+    }
+
+    async fn put_if_absent(&self, key: &Key, body: Bytes) -> Result<PutOutcome, StoreError> {
+        let path = self.path(key)?;
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.inner.put_opts(&path, PutPayload::from(body), opts).await {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => {
+                Ok(PutOutcome::AlreadyExists)
+            }
+            Err(e) => Err(Self::backend(key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &Key) -> Result<Vec<ObjectMeta>, StoreError> {
+        let p = self.path(prefix)?;
+        let p = if p.as_ref().is_empty() { None } else { Some(p) };
+        let mut out: Vec<ObjectMeta> = match self.inner.list(p.as_ref()).map_ok(|m| self.meta(m)).try_collect().await {
+            Ok(v) => v,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(Self::backend(prefix, e)),
+        };
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn head(&self, key: &Key) -> Result<Option<ObjectMeta>, StoreError> {
+        let path = self.path(key)?;
+        match self.inner.head(&path).await {
+            Ok(m) => Ok(Some(self.meta(m))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Self::backend(key, e)),
+        }
+    }
+}

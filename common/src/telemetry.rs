@@ -1,0 +1,21 @@
+//! Structured logs with `tracing`: JSON for Lambda (CloudWatch), compact text for the CLI.
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+/// JSON logs on stdout, level from `RUST_LOG` (default `info`). Call once in a Lambda `main`.
+pub fn init_lambda() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time() // CloudWatch stamps every line
+        .try_init();
+}
+
+/// Human logs on stderr for the CLI; `default` applies when `RUST_LOG` is unset.
+pub fn init_cli(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).compact().try_init();
+}

@@ -1,0 +1,9 @@
+//! `generate`: Grounded message variants per segment and tone, every claim citing approved content.
+
+use cpo_common::{Ctx, StepError, StepInput, StepOutput};
+
+/// The step handler, called by the Lambda `main` and by the local state-machine runner.
+pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
+    let _ = ctx;
+    Err(StepError::internal(format!("generate: not implemented yet (run {})", input.run_id)))
+}

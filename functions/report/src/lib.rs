@@ -1,0 +1,9 @@
+//! `report`: Campaign and experiment reports as HTML, Markdown and JSON.
+
+use cpo_common::{Ctx, StepError, StepInput, StepOutput};
+
+/// The step handler, called by the Lambda `main` and by the local state-machine runner.
+pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
+    let _ = ctx;
+    Err(StepError::internal(format!("report: not implemented yet (run {})", input.run_id)))
+}

@@ -1,0 +1,143 @@
+//! `trigger`: decides which state machine an object drop (or the weekly schedule) starts, derives the
+//! `run_id` and execution name (DESIGN.md §3), and starts it through a [`Starter`]. The local runner uses the
+//! same [`start_for_key`] with an in-process starter, so routing is written exactly once.
+
+use async_trait::async_trait;
+use cpo_common::keys::{check_id, Key, RunKeys};
+use cpo_common::run::{self, StartOptions};
+use cpo_common::store::Store;
+use cpo_common::StepError;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The two state machines of `infra/statemachine/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Machine {
+    Campaign,
+    Analysis,
+}
+
+/// Where a key leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `incoming/<campaign>/<file>`: a new customers file.
+    Campaign { campaign: String },
+    /// `runs/<run_id>/outcomes/<file>`: engagement events of a run.
+    Outcomes { run_id: String },
+    /// Anything else: logged and ignored.
+    Ignored { reason: String },
+}
+
+/// Route an object key. Keys are untrusted: anything malformed is ignored with its reason.
+pub fn route(key: &str) -> Route {
+    if Key::new(key).is_err() {
+        return Route::Ignored { reason: "invalid key".into() };
+    }
+    if let Some(campaign) = run::campaign_of_incoming(key) {
+        return Route::Campaign { campaign: campaign.to_string() };
+    }
+    let parts: Vec<&str> = key.split('/').collect();
+    if let ["runs", run_id, "outcomes", file] = parts.as_slice() {
+        if check_id("run_id", run_id).is_ok() && !file.is_empty() {
+            return Route::Outcomes { run_id: run_id.to_string() };
+        }
+    }
+    Route::Ignored { reason: "outside incoming/<campaign>/ and runs/<run_id>/outcomes/".into() }
+}
+
+/// One state machine execution to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Start {
+    pub machine: Machine,
+    /// Execution name: `<run_id>` or `<run_id>-o<8 hex of the outcomes etag>`.
+    pub name: String,
+    pub input: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    Started,
+    /// An execution of that name exists: a re-delivered event, treated as success.
+    AlreadyExists,
+}
+
+/// Starts executions (Step Functions in the cloud, the local runner in `cpo run`).
+#[async_trait]
+pub trait Starter: Send + Sync {
+    async fn start(&self, start: &Start) -> Result<Started, StepError>;
+}
+
+/// Execution name of an analysis: `<run_id>-o<first 8 hex of the outcomes object's version>`.
+pub fn analysis_name(run_id: &str, version: &str) -> String {
+    let hex = cpo_common::keys::sha256_hex(version.as_bytes());
+    format!("{run_id}-o{}", &hex[..8])
+}
+
+/// Options of a start that do not come from the key.
+#[derive(Debug, Clone, Default)]
+pub struct TriggerOptions {
+    pub simulate_outcomes: bool,
+    pub seed: Option<u64>,
+}
+
+/// Route `key`, prepare its run and start the machine. `Ok(None)` when the key is ignored.
+pub async fn start_for_key(
+    store: &dyn Store,
+    starter: &dyn Starter,
+    key: &str,
+    opts: &TriggerOptions,
+) -> Result<Option<(Start, Started)>, StepError> {
+    let start = match route(key) {
+        Route::Ignored { reason } => {
+            tracing::info!(key_hash = %cpo_common::keys::sha256_hex(key.as_bytes()), reason, "ignored object");
+            return Ok(None);
+        }
+        Route::Campaign { .. } => {
+            let key = Key::new(key)?;
+            let run = run::prepare(store, &key, &StartOptions { seed: opts.seed }).await?;
+            Start {
+                machine: Machine::Campaign,
+                name: run.run_id.clone(),
+                input: json!({
+                    "run_id": run.run_id,
+                    "campaign": run.campaign,
+                    "simulate_outcomes": opts.simulate_outcomes,
+                    "seed": run.seed,
+                }),
+            }
+        }
+        Route::Outcomes { run_id } => {
+            let keys = RunKeys::new(&run_id)?;
+            let run = run::load(store, keys.run_id()).await?;
+            let key = Key::new(key)?;
+            let meta = store.head(&key).await?.ok_or_else(|| StepError::input(format!("{key}: no such object")))?;
+            let version = meta.etag.unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp()));
+            Start {
+                machine: Machine::Analysis,
+                name: analysis_name(&run_id, &version),
+                input: json!({"run_id": run_id, "campaign": run.campaign, "outcomes_key": key.to_string()}),
+            }
+        }
+    };
+    let started = starter.start(&start).await?;
+    tracing::info!(machine = ?start.machine, execution = %start.name, ?started, "start requested");
+    Ok(Some((start, started)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("incoming/weekly/c.csv"), Route::Campaign { campaign: "weekly".into() });
+        assert_eq!(
+            route("runs/weekly-20260101-0123456789ab/outcomes/x.csv"),
+            Route::Outcomes { run_id: "weekly-20260101-0123456789ab".into() }
+        );
+        assert!(matches!(route("runs/x/outcomes/../../y"), Route::Ignored { .. }));
+        assert!(matches!(route("content/approved/a.json"), Route::Ignored { .. }));
+        assert!(matches!(route("/etc/passwd"), Route::Ignored { .. }));
+    }
+}
