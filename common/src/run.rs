@@ -45,6 +45,10 @@ pub struct RunInput {
     /// Provider names and models (never keys).
     pub providers: String,
     pub seed: u64,
+    /// Approved-content prefix of this run (`cpo run --content DIR` uploads to `content/sets/<digest>/`);
+    /// `None` → `content/approved/`, or the bundled corpus when that is empty.
+    #[serde(default)]
+    pub content_prefix: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -52,6 +56,8 @@ pub struct RunInput {
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
     pub seed: Option<u64>,
+    /// Use the approved documents under this prefix instead of `content/approved/`.
+    pub content_prefix: Option<Key>,
 }
 
 /// The campaign an `incoming/<campaign>/<file>` key belongs to.
@@ -104,9 +110,10 @@ async fn prefix_digest(store: &dyn Store, prefix: &Key, bundled: &[&str]) -> Res
     Ok(sha256_hex(text.as_bytes()))
 }
 
-async fn digests(store: &dyn Store, cfg: &CampaignConfig) -> Result<Digests, StepError> {
+async fn digests(store: &dyn Store, cfg: &CampaignConfig, content_prefix: Option<&Key>) -> Result<Digests, StepError> {
     let corpus_texts: Vec<&str> = bundled::content().into_iter().map(|(_, t)| t).collect();
-    let corpus = prefix_digest(store, &keys::content_prefix(), &corpus_texts).await?;
+    let content = content_prefix.cloned().unwrap_or_else(keys::content_prefix);
+    let corpus = prefix_digest(store, &content, &corpus_texts).await?;
     let policy = match store.head(&keys::policy()).await? {
         Some(m) => sha256_hex(format!("{}{}", m.etag.unwrap_or_default(), m.size).as_bytes()),
         None => sha256_hex(bundled::policy_yaml().unwrap_or_default().as_bytes()),
@@ -137,7 +144,7 @@ pub async fn prepare(store: &dyn Store, input_key: &Key, opts: &StartOptions) ->
         meta.etag.clone().unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp()))
     };
     let (config, config_source) = load_campaign(store, campaign).await?;
-    let digests = digests(store, &config).await?;
+    let digests = digests(store, &config, opts.content_prefix.as_ref()).await?;
     let seed = opts.seed.unwrap_or(config.simulation.seed);
     let providers = format!(
         "generate={}:{};safety={};retrieve={}",
@@ -168,6 +175,7 @@ pub async fn prepare(store: &dyn Store, input_key: &Key, opts: &StartOptions) ->
         digests,
         providers,
         seed,
+        content_prefix: opts.content_prefix.as_ref().map(|k| k.to_string()),
         created_at: Utc::now(),
     };
     let keys = RunKeys::new(&run_id)?;
@@ -215,7 +223,7 @@ mod tests {
         let b = prepare(store.as_ref(), &key, &StartOptions::default()).await.unwrap();
         assert_eq!(a.run_id, b.run_id);
         assert_eq!(a.created_at, b.created_at, "second prepare must reuse input.json");
-        let c = prepare(store.as_ref(), &key, &StartOptions { seed: Some(99) }).await.unwrap();
+        let c = prepare(store.as_ref(), &key, &StartOptions { seed: Some(99), ..Default::default() }).await.unwrap();
         assert_ne!(a.run_id, c.run_id);
         assert_eq!(load(store.as_ref(), &a.run_id).await.unwrap(), a);
     }

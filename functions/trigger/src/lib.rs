@@ -79,6 +79,7 @@ pub fn analysis_name(run_id: &str, version: &str) -> String {
 pub struct TriggerOptions {
     pub simulate_outcomes: bool,
     pub seed: Option<u64>,
+    pub content_prefix: Option<Key>,
 }
 
 /// Route `key`, prepare its run and start the machine. `Ok(None)` when the key is ignored.
@@ -95,7 +96,12 @@ pub async fn start_for_key(
         }
         Route::Campaign { .. } => {
             let key = Key::new(key)?;
-            let run = run::prepare(store, &key, &StartOptions { seed: opts.seed }).await?;
+            let run = run::prepare(
+                store,
+                &key,
+                &StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() },
+            )
+            .await?;
             Start {
                 machine: Machine::Campaign,
                 name: run.run_id.clone(),
