@@ -192,6 +192,10 @@ impl RunKeys {
         }
         Key::new(format!("runs/{}/outcomes/{}", self.run_id, file))
     }
+    /// Other objects of the ingest step (`ingest/<file>`).
+    pub fn ingest(&self, file: &str) -> Key {
+        self.at(&format!("ingest/{file}"))
+    }
     pub fn ingest_rejected(&self) -> Key {
         self.at("ingest/rejected.jsonl")
     }

@@ -1,0 +1,11 @@
+//! `cpo safety` (placeholder until it lands).
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let _ = args;
+    anyhow::bail!("cpo safety is not implemented yet")
+}

@@ -1,0 +1,5 @@
+//! The `cpo` command as a library: the local ASL runner, the bridge from Task resources to the project's
+//! functions, and one module per subcommand.
+
+pub mod asl;
+pub mod cmd;

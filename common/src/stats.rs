@@ -1,0 +1,1 @@
+//! Statistics shared by the experiment analysis and the report (placeholder until it lands).
