@@ -44,13 +44,16 @@ pub enum Event {
     Retry { state: String, attempt: u32, error: String },
 }
 
+/// Receives progress events.
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// Execution options.
 #[derive(Clone, Default)]
 pub struct Options {
     pub execution_name: String,
     /// Multiplies Wait and Retry intervals (1.0 = real seconds; tests use 0.0).
     pub time_scale: f64,
-    pub on_event: Option<Arc<dyn Fn(&Event) + Send + Sync>>,
+    pub on_event: Option<EventSink>,
 }
 
 /// A loaded, validated state machine.
