@@ -133,3 +133,14 @@ pub async fn print_analysis(store: &DynStore, run_id: &str, as_json: bool) -> an
     println!("SRM p-value {}   decision: {}", analysis["srm_p_value"], analysis["decision"].as_str().unwrap_or("?"));
     Ok(())
 }
+
+/// Provider calls of a run: what the generate and safety steps recorded in their `counts.provider_calls`.
+pub async fn provider_calls(store: &DynStore, run_id: &str) -> anyhow::Result<u64> {
+    let keys = RunKeys::new(run_id)?;
+    let mut total = 0;
+    for o in store.list(&keys.steps_prefix()).await? {
+        let rec: Value = store.get_json(&Key::new(o.key)?).await?;
+        total += rec["output"]["counts"]["provider_calls"].as_u64().unwrap_or(0);
+    }
+    Ok(total)
+}
