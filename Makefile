@@ -44,3 +44,8 @@ package: ## build every function for arm64 with cargo-lambda into target/lambda/
 
 deploy: package ## sam deploy (stage dev by default: make deploy STAGE=prod)
 	cd infra && sam deploy --config-env $(or $(STAGE),dev)
+
+.PHONY: bench
+bench: ## end-to-end benchmark (250 … 10M customers; BENCH_SIZES="250 100000" to choose) + micro-benchmarks
+	$(CARGO) build --release -p cpo -p cpo-trigger -p cpo-segment -p cpo-retrieve -p cpo-generate -p cpo-safety -p cpo-experiment -p cpo-report --bins
+	python3 scripts/bench.py

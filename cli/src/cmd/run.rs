@@ -49,6 +49,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t0 = std::time::Instant::now();
+    let started_at = chrono::Utc::now();
     let (store, counters) = CountingStore::wrap(super::open_store(&args.store)?);
     let recorder = Arc::new(Recorder::new(counters));
     let campaign = put_campaign(&store, &args.campaign).await?;
@@ -63,7 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let run_id = start_and_follow(&store, &starter, &key, &opts).await?;
     summary::print(&store, &run_id, args.json).await?;
     if let Some(path) = &args.metrics_out {
-        write_metrics(path, &store, &run_id, &recorder, t0.elapsed()).await?;
+        write_metrics(path, &store, &run_id, &recorder, t0.elapsed(), started_at).await?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -75,11 +76,13 @@ async fn write_metrics(
     run_id: &str,
     recorder: &Recorder,
     wall: std::time::Duration,
+    started_at: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
     let summary = summary::collect(store, run_id).await?;
     let samples = recorder.samples.lock().map(|s| s.clone()).unwrap_or_default();
     let (read, written) = recorder.counters.snapshot();
-    let provider_calls = summary::provider_calls(store, run_id).await?;
+    let provider_calls = summary::provider_calls(store, run_id, None).await?;
+    let provider_calls_this_process = summary::provider_calls(store, run_id, Some(started_at)).await?;
     let out = serde_json::json!({
         "run_id": run_id,
         "customers": summary["customers"],
@@ -88,6 +91,7 @@ async fn write_metrics(
         "bytes_read": read,
         "bytes_written": written,
         "provider_calls": provider_calls,
+        "provider_calls_this_process": provider_calls_this_process,
         "tasks": samples,
     });
     std::fs::write(path, serde_json::to_vec_pretty(&out)?)
