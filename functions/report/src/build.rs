@@ -26,8 +26,15 @@ pub fn report(docs: &RunDocs, arms: &ArmCounts, source: Source, action: &str, no
         .map(|h| (h.doc_id.as_str(), h.title.as_str()))
         .collect();
 
-    let variants: Vec<MessageView> =
+    let segment_order: Vec<&str> = docs.segments.iter().flat_map(|s| &s.segments).map(|s| s.name.as_str()).collect();
+    let mut variants: Vec<MessageView> =
         docs.variants.iter().flat_map(|d| &d.variants).map(|v| variant_view(v, &verdicts, &titles)).collect();
+    // Segments as in segments.json (largest first), tones as configured; unknown ones after, stable.
+    let pos = |list: &[&str], x: Option<&String>| {
+        x.and_then(|x| list.iter().position(|o| *o == x.as_str())).unwrap_or(usize::MAX)
+    };
+    let tones: Vec<&str> = cfg.tones.iter().map(String::as_str).collect();
+    variants.sort_by_key(|v| (pos(&segment_order, v.segment.as_ref()), pos(&tones, v.tone.as_ref())));
     let control = control_view(docs, &verdicts);
     let (arm_names, arm_rows, segment_arms) = arm_tables(docs, arms);
     let segment_order: Vec<&str> = docs.segments.iter().flat_map(|s| &s.segments).map(|s| s.name.as_str()).collect();

@@ -77,6 +77,10 @@ async fn campaign_report_awaits_outcomes_and_shows_the_campaign() {
 
     // Variants with their citations (doc id, retrieved title, quote), the blocked and the rejected one.
     assert_eq!(o.json.variants.len(), 9);
+    let order: Vec<_> = o.json.variants.iter().map(|v| (v.segment.clone().unwrap(), v.tone.clone().unwrap())).collect();
+    let expected: Vec<_> =
+        SEGMENTS.iter().flat_map(|s| TONES.iter().map(move |t| (s.to_string(), t.to_string()))).collect();
+    assert_eq!(order, expected, "variants in segments.json order, tones as configured");
     let blocked = o.json.variants.iter().find(|v| v.variant_id == blocked_id()).unwrap();
     assert_eq!(blocked.safety.as_deref(), Some("blocked"));
     assert!(!blocked.in_experiment);
