@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cpo_common::model::experiment::{AnalysisDoc, ResultRow};
+use cpo_common::model::experiment::{AnalysisDoc, IngestSummary, ResultRow};
 use cpo_common::model::manifest::{STATUS_ANALYZED, STATUS_AWAITING_OUTCOMES};
 use cpo_common::model::safety::{Decision, Verdict};
 use cpo_common::model::variant::{Variant, VariantStatus};
@@ -38,8 +38,11 @@ pub fn report(docs: &RunDocs, arms: &ArmCounts, source: Source, action: &str, no
     let control = control_view(docs, &verdicts);
     let (arm_names, arm_rows, segment_arms) = arm_tables(docs, arms);
     let segment_order: Vec<&str> = docs.segments.iter().flat_map(|s| &s.segments).map(|s| s.name.as_str()).collect();
-    let experiment =
-        docs.analysis.as_ref().map(|a| experiment_view(a, &cfg.experiment.primary_metric, &arm_names, &segment_order));
+    let experiment = docs.analysis.as_ref().map(|a| {
+        let mut e = experiment_view(a, &cfg.experiment.primary_metric, &arm_names, &segment_order);
+        e.ingest = docs.ingest.as_ref().map(ingest_facts);
+        e
+    });
     let (timings, total_ms) = cost::timings(&docs.steps);
     let cost = cost::cost(&docs.steps, &docs.variants);
     let safety = safety_facts(docs, &variants);
@@ -288,6 +291,20 @@ fn template_ids(doc: Option<&serde_json::Value>) -> Vec<String> {
     }
 }
 
+fn ingest_facts(s: &IngestSummary) -> IngestFacts {
+    IngestFacts {
+        files: s.files.len() as u64,
+        rows: s.files.iter().map(|f| f.rows).sum(),
+        accepted: s.files.iter().map(|f| f.accepted).sum(),
+        rejected: s.rejected,
+        duplicates: s.duplicates,
+        unknown_customers: s.unknown_customers,
+        unknown_events: s.unknown_events,
+        customers_with_events: s.customers_with_events,
+        events: s.events.clone(),
+    }
+}
+
 fn sort_rows(rows: &mut [ResultRow], metrics: &[String], arms: &[String]) {
     let pos = |list: &[String], x: &str| list.iter().position(|m| m == x).unwrap_or(usize::MAX);
     rows.sort_by(|a, b| {
@@ -350,6 +367,7 @@ fn experiment_view(
         reasons: a.decision_reasons.clone(),
         srm_p_value: a.srm_p_value,
         srm_flag: a.srm_flag,
+        ingest: None,
         outcomes: a.outcomes.iter().map(|o| o.rsplit('/').next().unwrap_or(o).to_string()).collect(),
         primary_metric: primary,
         metrics,

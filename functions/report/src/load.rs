@@ -2,7 +2,7 @@
 //! written after partial runs too (e.g. a segment with no content, or no outcomes yet).
 
 use cpo_common::keys::{Key, RunKeys};
-use cpo_common::model::experiment::AnalysisDoc;
+use cpo_common::model::experiment::{AnalysisDoc, IngestSummary};
 use cpo_common::model::retrieval::RetrievalDoc;
 use cpo_common::model::safety::SafetyDoc;
 use cpo_common::model::segment::SegmentsDoc;
@@ -29,6 +29,8 @@ pub struct RunDocs {
     /// `send/part-*.csv` objects (sizes only: the report never reads customer rows from them).
     pub send_parts: Vec<ObjectMeta>,
     pub analysis: Option<AnalysisDoc>,
+    /// `ingest/summary.json`: what the outcomes files held (aggregates only).
+    pub ingest: Option<IngestSummary>,
 }
 
 /// A JSON document that may be absent; a present but malformed one is an input error naming the key.
@@ -74,6 +76,7 @@ pub async fn run_docs(store: &dyn Store, keys: &RunKeys) -> Result<RunDocs, Step
         safety: opt_json(store, &keys.safety()).await?,
         templates: opt_json(store, &keys.templates()).await?,
         analysis: opt_json(store, &keys.analysis()).await?,
+        ingest: opt_json(store, &keys.ingest("summary.json")).await?,
         run,
         steps,
         send_parts,

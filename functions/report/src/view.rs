@@ -175,6 +175,8 @@ pub struct ExperimentView {
     pub srm_flag: bool,
     /// Outcomes files the analysis covered.
     pub outcomes: Vec<String>,
+    /// What ingestion saw in those files (absent when `ingest/summary.json` is missing).
+    pub ingest: Option<IngestFacts>,
     pub primary_metric: String,
     pub metrics: Vec<String>,
     /// Overall rows (segment = null), ordered by metric then arm.
@@ -182,6 +184,20 @@ pub struct ExperimentView {
     pub by_segment: Vec<SegmentResults>,
     /// Scalar figures the analysis adds (power, MDE…), flattened to `name → value`.
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestFacts {
+    pub files: u64,
+    pub rows: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+    pub unknown_customers: u64,
+    pub unknown_events: u64,
+    pub customers_with_events: u64,
+    /// Distinct (customer, event) pairs per event type.
+    pub events: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -94,7 +94,7 @@ async fn campaign_report_awaits_outcomes_and_shows_the_campaign() {
     assert!(o.html.contains("urgency: false scarcity"));
     assert!(o.html.contains("body has 12 words; at least 40 required"));
 
-    // Cost from the variants' usage (the generate steps do not count it), timings from the step records.
+    // Cost from the generate steps' counts, timings from the step records.
     let c = &o.json.cost;
     assert_eq!(c.provider_calls, 9);
     assert_eq!(c.prompt_tokens, 2700);
@@ -162,6 +162,19 @@ async fn experiment_report_has_results_decision_and_agreeing_figures() {
             assert!(o.html.contains(f.as_str()) && o.md.contains(f.as_str()), "{f} missing");
         }
     }
+    let ingest =
+        "1,312 rows in 1 file(s), 1,309 accepted, 3 rejected, 11 duplicates; 310 assigned customers with events; \
+                  4 events of 2 customers who were never assigned (ignored). Events: click 67, open 302.";
+    assert!(o.html.contains(ingest) && o.md.contains(ingest), "outcomes summary missing");
+    let friendly = e.overall.iter().find(|r| r.arm == "friendly" && r.metric == "click").unwrap();
+    let lift_ci = format!(
+        "{} ({}, {})",
+        fmt::signed_pct(friendly.lift.unwrap()),
+        fmt::signed_pct(friendly.lift_ci_low.unwrap()),
+        fmt::signed_pct(friendly.lift_ci_high.unwrap())
+    );
+    assert!(o.html.contains(&lift_ci) && o.md.contains(&lift_ci), "lift CI {lift_ci} missing");
+    assert!(o.html.contains(&fmt::pp(0.0317)) && o.md.contains(&fmt::pp(0.0317)), "MDE missing");
     assert!(o.html.contains(&fmt::pvalue(analysis.srm_p_value)) && o.md.contains(&fmt::pvalue(analysis.srm_p_value)));
     assert!(o.html.contains("mde_click") && o.md.contains("mde\\_click"));
     assert_eq!(e.extra.len(), 2, "nested values of extra are not flattened into the report");
@@ -239,7 +252,7 @@ async fn arm_sizes_fall_back_to_the_assignments() {
     // An assign record without per-segment counts.
     let k = keys();
     let mut rec: cpo_common::step::StepRecord = store.get_json(&k.step("assign")).await.unwrap();
-    rec.output.counts.remove("segment_arms");
+    rec.output.counts.remove("segments");
     store.put_json(&k.step("assign"), &rec).await.unwrap();
     cpo_report::handle(input("campaign"), &ctx(store.clone())).await.unwrap();
     let o = outputs(&store).await;

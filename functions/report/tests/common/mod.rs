@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use cpo_common::keys::{slug, Key, RunKeys};
-use cpo_common::model::experiment::{AnalysisDoc, Assignment, ResultRow};
+use cpo_common::model::experiment::{
+    AnalysisDoc, Assignment, IngestSummary, OutcomesFile, ResultRow, Template, TemplatesDoc,
+};
 use cpo_common::model::retrieval::{Hit, Passage, RetrievalDoc, SegmentRetrieval};
 use cpo_common::model::safety::{Decision, SafetyDoc, Verdict};
 use cpo_common::model::segment::{SegmentProfile, SegmentsDoc};
@@ -199,17 +201,32 @@ pub fn variant(segment: &str, tone: &str) -> Variant {
         provider: "offline".into(),
         model: None,
         attempts: if rejected { 2 } else { 1 },
-        usage: Usage { prompt_tokens: 300, completion_tokens: 120, cost_usd: 0.000117, calls: 1, cached: false },
+        usage: Usage {
+            prompt_tokens: 300,
+            completion_tokens: 120,
+            cost_usd: 0.000117,
+            calls: 1,
+            cached: false,
+            cache_hits: 0,
+        },
     }
 }
 
 pub fn variants_doc(segment: &str) -> VariantsDoc {
+    let variants: Vec<Variant> = TONES.iter().map(|t| variant(segment, t)).collect();
+    let mut usage = Usage::default();
+    for v in &variants {
+        usage.add(&v.usage);
+    }
     VariantsDoc {
         run_id: RUN_ID.into(),
         segment: segment.into(),
         slug: slug(segment),
-        variants: TONES.iter().map(|t| variant(segment, t)).collect(),
+        variants,
         no_content: false,
+        provider: "offline".into(),
+        model: None,
+        usage,
     }
 }
 
@@ -309,6 +326,8 @@ fn row(arm: &str, metric: &str, segment: Option<&str>, n: u64, k: u64, control: 
         ci_low: lo,
         ci_high: hi,
         lift: control.map(|(cn, ck)| rate / (ck as f64 / cn as f64) - 1.0),
+        lift_ci_low: control.map(|(cn, ck)| rate / (ck as f64 / cn as f64) - 1.2),
+        lift_ci_high: control.map(|(cn, ck)| rate / (ck as f64 / cn as f64) - 0.8),
         diff,
         diff_ci_low: diff.map(|d| d - 0.03),
         diff_ci_high: diff.map(|d| d + 0.03),
@@ -317,6 +336,7 @@ fn row(arm: &str, metric: &str, segment: Option<&str>, n: u64, k: u64, control: 
         p_bh: control.map(|_| 0.0246),
         prob_beat_control: control.map(|_| 0.9871),
         expected_loss: control.map(|_| 0.00042),
+        mde: control.map(|_| 0.0317),
     }
 }
 
@@ -399,21 +419,50 @@ pub async fn campaign_run(store: &dyn Store) {
     let send =
         format!("customer_id,email,first_name,arm,variant_id\n{},{},{},control,control\n", PII[3], PII[1], PII[2]);
     store.put(&k.send(0), Bytes::from(send)).await.unwrap();
-    store.put_json(&k.templates(), &json!({"control": {}, "champions-friendly": {}})).await.unwrap();
+    let template = |id: &str, arm: &str| Template {
+        variant_id: id.into(),
+        arm: arm.into(),
+        segment: None,
+        subject: "s".into(),
+        preheader: "p".into(),
+        body: "Hi {{first_name}}".into(),
+        cta: "c".into(),
+    };
+    let templates = TemplatesDoc {
+        run_id: RUN_ID.into(),
+        merge_fields: vec!["first_name".into()],
+        templates: [("champions-friendly", "friendly"), ("control", "control")]
+            .into_iter()
+            .map(|(id, arm)| (id.to_string(), template(id, arm)))
+            .collect(),
+    };
+    store.put_json(&k.templates(), &templates).await.unwrap();
 
     let mut steps = vec![
         record("segment", 0, 1200, StepOutput::new(RUN_ID, "segment").count("customers", 1000)),
         record("retrieve", 2, 300, StepOutput::new(RUN_ID, "retrieve")),
     ];
+    // As the generate step counts (its record carries the segment's usage).
     for (i, s) in SEGMENTS.iter().enumerate() {
-        steps.push(record(&format!("generate-{}", slug(s)), 3 + i as i64, 450, StepOutput::new(RUN_ID, "generate")));
+        let u = variants_doc(s).usage;
+        let out = StepOutput::new(RUN_ID, "generate")
+            .count("variants", 3)
+            .count("provider_calls", u.calls)
+            .count("cached", u.cache_hits)
+            .count("prompt_tokens", u.prompt_tokens)
+            .count("completion_tokens", u.completion_tokens)
+            .count("cost_usd", u.cost_usd);
+        steps.push(record(&format!("generate-{}", slug(s)), 3 + i as i64, 450, out));
     }
     steps.push(record("safety", 7, 800, StepOutput::new(RUN_ID, "safety").count("approved", safety.approved)));
     steps.push(record(
         "assign",
         9,
         2100,
-        StepOutput::new(RUN_ID, "assign").count("customers", 1000).count("segment_arms", json!(arm_counts())),
+        StepOutput::new(RUN_ID, "assign")
+            .count("customers", 1000)
+            .count("arms", json!({"control": 1}))
+            .count("segments", json!(arm_counts())),
     ));
     for r in steps {
         store.put_json(&k.step(&r.step), &r).await.unwrap();
@@ -427,6 +476,28 @@ pub async fn analysis_run(store: &dyn Store, simulated: bool) {
         .put(&k.outcomes("simulated-7.csv").unwrap(), Bytes::from(format!("customer_id,event\n{},open\n", PII[0])))
         .await
         .unwrap();
+    let outcomes = k.outcomes("simulated-7.csv").unwrap();
+    let summary = IngestSummary {
+        run_id: RUN_ID.into(),
+        files: vec![OutcomesFile {
+            key: outcomes.to_string(),
+            etag: "e1".into(),
+            format: "csv".into(),
+            rows: 1312,
+            accepted: 1309,
+            rejected: 3,
+            simulated,
+        }],
+        events: [("open".to_string(), 302), ("click".to_string(), 67)].into_iter().collect(),
+        duplicates: 11,
+        rejected: 3,
+        unknown_customers: 2,
+        unknown_events: 4,
+        customers_with_events: 310,
+        simulated,
+        outcomes_key: k.ingest("outcomes-").to_string(),
+    };
+    store.put_json(&k.ingest("summary.json"), &summary).await.unwrap();
     store.put_json(&k.analysis(), &analysis_doc(simulated)).await.unwrap();
     let rec = record("analyze", 60, 900, StepOutput::new(RUN_ID, "analyze").count("events", 1));
     store.put_json(&k.step("analyze"), &rec).await.unwrap();
