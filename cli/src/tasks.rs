@@ -61,6 +61,17 @@ async fn call(name: &str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, Ste
     }
 }
 
+/// Run a handler on a blocking thread of its own, driven by the runtime's handle. Like a Lambda invocation it
+/// is isolated: a panic becomes a `Cpo.Internal` task failure instead of ending the execution, and handler
+/// futures need not be `Send` (Lambda does not require it either).
+async fn call_isolated(name: &'static str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
+    let ctx = ctx.clone();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || rt.block_on(call(name, input, &ctx)))
+        .await
+        .unwrap_or_else(|e| Err(StepError::internal(format!("{name} panicked: {e}"))))
+}
+
 #[async_trait]
 impl TaskInvoker for LocalTasks {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, Failure> {
@@ -79,7 +90,7 @@ impl TaskInvoker for LocalTasks {
             .map_err(|e| failure(StepError::input(format!("{name}: invalid step input: {e}"))))?;
         let action = step_input.action.clone();
         let started = self.recorder.as_ref().map(|r| r.start());
-        let out = call(name, step_input, &self.ctx).await;
+        let out = call_isolated(name, step_input, &self.ctx).await;
         if let (Some(r), Some(t)) = (&self.recorder, started) {
             r.finish(name, action, t, out.is_ok());
         }

@@ -151,7 +151,16 @@ pub async fn build(n: usize, part: usize, blocked: &[&str], mutate: impl FnOnce(
                 }
             })
             .collect();
-        let doc = VariantsDoc { run_id: RUN.into(), segment: s.into(), slug: slug(s), variants, no_content: false };
+        let doc = VariantsDoc {
+            run_id: RUN.into(),
+            segment: s.into(),
+            slug: slug(s),
+            variants,
+            no_content: false,
+            provider: "offline".into(),
+            model: None,
+            usage: Default::default(),
+        };
         store.put_json(&keys.variants(s), &doc).await.unwrap();
     }
     let safety = SafetyDoc {

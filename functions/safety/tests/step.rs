@@ -47,6 +47,9 @@ async fn setup(csv: &'static [u8], campaign_yaml: Option<&str>, variants: Vec<Va
         slug: "champions".into(),
         variants,
         no_content: false,
+        provider: "offline".into(),
+        model: None,
+        usage: Default::default(),
     };
     store.put_json(&rk.variants("Champions"), &doc).await.unwrap();
     (Ctx::new(store), run.run_id)
