@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Make sure a headless-capable Chromium is installed (the report's rendering test needs it).
 # Idempotent and quiet when Chromium is already there; installs it with apt-get otherwise.
-# Usage: scripts/ensure-chromium.sh            (prints the binary path on success)
+# Usage: scripts/ensure-chromium.sh [--print-path]   (exit 0 when Chromium is usable; --print-path prints it)
 # Honors CHROMIUM=/path/to/binary to use another build.
 set -euo pipefail
+
+print_path=false
+case "${1:-}" in
+    --print-path) print_path=true ;;
+    "") ;;
+    *) echo "usage: $0 [--print-path]" >&2; exit 2 ;;
+esac
 
 find_chromium() {
     if [[ -n "${CHROMIUM:-}" && -x "${CHROMIUM}" ]]; then
@@ -21,7 +28,7 @@ find_chromium() {
 }
 
 if bin=$(find_chromium); then
-    echo "$bin"
+    if $print_path; then echo "$bin"; fi
     exit 0
 fi
 
@@ -50,7 +57,8 @@ if ! { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get i
 fi
 
 if bin=$(find_chromium); then
-    echo "$bin"
+    echo "ensure-chromium: installed $bin" >&2
+    if $print_path; then echo "$bin"; fi
 else
     echo "ensure-chromium: apt-get finished but no chromium binary was found in /usr/bin" >&2
     exit 1
