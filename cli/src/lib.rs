@@ -1,5 +1,9 @@
 //! The `cpo` command as a library: the local ASL runner, the bridge from Task resources to the project's
-//! functions, and one module per subcommand.
+//! functions, the emulated trigger, and one module per subcommand.
 
 pub mod asl;
 pub mod cmd;
+pub mod local;
+pub mod metrics;
+pub mod summary;
+pub mod tasks;

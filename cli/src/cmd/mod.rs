@@ -1,7 +1,38 @@
 //! One module per `cpo` subcommand: clap `Args` and an async `run`.
 
+use std::path::Path;
+
+use cpo_common::store::DynStore;
+
+pub mod analyze;
 pub mod audit;
 pub mod gen;
 pub mod render;
+pub mod run;
+pub mod runs;
 pub mod safety;
 pub mod sfn;
+
+/// The store every command uses unless told otherwise.
+pub const DEFAULT_STORE: &str = "file://./cpo-data";
+
+pub fn open_store(url: &str) -> anyhow::Result<DynStore> {
+    Ok(cpo_common::store::open(url)?)
+}
+
+/// A local file's name made safe as one key segment (`[A-Za-z0-9._-]`, no leading dot).
+pub fn safe_file_name(path: &Path, default: &str) -> String {
+    let name: String = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(default)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    let name = name.trim_start_matches('.');
+    if name.is_empty() {
+        default.to_string()
+    } else {
+        name.to_string()
+    }
+}

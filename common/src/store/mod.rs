@@ -3,15 +3,27 @@
 //!
 //! Every adapter validates keys the same way ([`crate::keys::Key`]) so no key can leave the store's root.
 
+#[cfg(any(feature = "s3", feature = "azure"))]
+mod cloud;
+pub mod emulators;
+mod local;
 mod object;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use serde::{de::DeserializeOwned, Serialize};
 
-pub use object::ObjectStoreAdapter;
+#[cfg(feature = "azure")]
+pub use cloud::AzureConnectionString;
+pub use object::{ObjectStoreAdapter, PART_SIZE};
+
+/// A body read or written piece by piece, so large objects never have to sit in memory whole.
+pub type ByteStream = BoxStream<'static, Result<Bytes, StoreError>>;
 
 use crate::keys::Key;
 
@@ -63,6 +75,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every object whose key starts with `prefix` (a folder, `/`-terminated or not), sorted by key.
     async fn list(&self, prefix: &Key) -> Result<Vec<ObjectMeta>, StoreError>;
     async fn head(&self, key: &Key) -> Result<Option<ObjectMeta>, StoreError>;
+
+    /// The object as a stream of chunks (bounded memory for large objects). The default reads it whole, for
+    /// adapters without streaming.
+    async fn get_stream(&self, key: &Key) -> Result<ByteStream, StoreError> {
+        let body = self.get(key).await?;
+        Ok(futures::stream::once(async move { Ok(body) }).boxed())
+    }
+
+    /// Bytes `range` of the object (`start..end`, end exclusive); a range past the end is an error.
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes, StoreError> {
+        let body = self.get(key).await?;
+        let (start, end) = (range.start as usize, range.end as usize);
+        if start > end || end > body.len() {
+            return Err(StoreError::Backend {
+                key: key.to_string(),
+                source: format!("range {start}..{end} outside object of {} bytes", body.len()).into(),
+            });
+        }
+        Ok(body.slice(start..end))
+    }
+
+    /// Write a large object from a stream: multipart upload on S3/Azure (parts of [`PART_SIZE`]), a temporary
+    /// file renamed into place on disk. Like [`Store::put`], readers never see a part-written object.
+    async fn put_large(&self, key: &Key, body: ByteStream) -> Result<ObjectMeta, StoreError> {
+        let chunks: Vec<Bytes> = body.try_collect().await?;
+        self.put(key, Bytes::from(chunks.concat())).await
+    }
 }
 
 /// Conveniences every caller wants, written once on top of the port.

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::TryStreamExt;
-use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 
-use super::{ObjectMeta, PutOutcome, Store, StoreError};
+use super::local::LocalRoot;
+use super::{ByteStream, ObjectMeta, PutOutcome, Store, StoreError};
 use crate::keys::Key;
 
 #[derive(Debug)]
@@ -18,47 +19,52 @@ pub struct ObjectStoreAdapter {
     /// Key prefix inside the bucket/container (empty for `file://` and `mem://`).
     prefix: String,
     url: String,
+    /// Set for `file://`: the root every key must stay inside, symlinks included.
+    local: Option<LocalRoot>,
 }
+
+/// Part size of multipart uploads: S3's minimum (every part but the last must be at least 5 MiB).
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// Parts uploaded at once by [`Store::put_large`] (bounds memory to about this many parts).
+const UPLOAD_CONCURRENCY: usize = 4;
 
 impl ObjectStoreAdapter {
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let bad = |reason: &str| StoreError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected SCHEME://…"))?;
+        let mut local = None;
         let (inner, prefix): (Arc<dyn ObjectStore>, String) = match scheme {
             "file" => {
                 let root = if rest.is_empty() { "." } else { rest };
                 std::fs::create_dir_all(root).map_err(|e| bad(&format!("cannot create {root}: {e}")))?;
-                let fs =
-                    object_store::local::LocalFileSystem::new_with_prefix(root).map_err(|e| bad(&e.to_string()))?;
+                let confined = LocalRoot::new(std::path::Path::new(root))
+                    .map_err(|e| bad(&format!("cannot resolve {root}: {e}")))?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(confined.path())
+                    .map_err(|e| bad(&e.to_string()))?;
+                local = Some(confined);
                 (Arc::new(fs), String::new())
             }
             "mem" => (Arc::new(object_store::memory::InMemory::new()), String::new()),
             #[cfg(feature = "s3")]
             "s3" => {
-                let (bucket, prefix) = split_bucket(rest);
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-                if let Ok(endpoint) =
-                    std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-                {
-                    b = b
-                        .with_endpoint(&endpoint)
-                        .with_allow_http(endpoint.starts_with("http://"))
-                        .with_virtual_hosted_style_request(false);
-                }
-                (Arc::new(b.build().map_err(|e| bad(&e.to_string()))?), prefix)
+                let (bucket, prefix) = split_bucket(url, rest)?;
+                (super::cloud::s3(url, bucket)?, prefix)
             }
             #[cfg(feature = "azure")]
             "az" => {
-                let (container, prefix) = split_bucket(rest);
-                let b = object_store::azure::MicrosoftAzureBuilder::from_env().with_container_name(container);
-                (Arc::new(b.build().map_err(|e| bad(&e.to_string()))?), prefix)
+                let (container, prefix) = split_bucket(url, rest)?;
+                (super::cloud::azure(url, container)?, prefix)
             }
             _ => return Err(bad("unsupported scheme (file://, mem://, s3://, az://)")),
         };
-        Ok(Self { inner, prefix, url: url.to_string() })
+        Ok(Self { inner, prefix, url: url.to_string(), local })
     }
 
     fn path(&self, key: &Key) -> Result<Path, StoreError> {
+        if let Some(local) = &self.local {
+            local.check(key)?;
+        }
         let full =
             if self.prefix.is_empty() { key.as_str().to_string() } else { format!("{}/{}", self.prefix, key.as_str()) };
         Path::parse(full.trim_end_matches('/'))
@@ -83,12 +89,21 @@ impl ObjectStoreAdapter {
     }
 }
 
+/// `bucket/some/prefix` → (`bucket`, `some/prefix`); the prefix obeys the same rules as keys.
 #[cfg(any(feature = "s3", feature = "azure"))]
-fn split_bucket(rest: &str) -> (&str, String) {
-    match rest.split_once('/') {
+fn split_bucket<'a>(url: &str, rest: &'a str) -> Result<(&'a str, String), StoreError> {
+    let (bucket, prefix) = match rest.split_once('/') {
         Some((b, p)) => (b, p.trim_matches('/').to_string()),
         None => (rest, String::new()),
+    };
+    let bad = |reason: String| StoreError::InvalidUrl { url: url.to_string(), reason };
+    if bucket.is_empty() {
+        return Err(bad("no bucket/container name".into()));
     }
+    if !prefix.is_empty() {
+        Key::new(prefix.clone()).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok((bucket, prefix))
 }
 
 #[async_trait]
@@ -130,6 +145,10 @@ impl Store for ObjectStoreAdapter {
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(Self::backend(prefix, e)),
         };
+        if let Some(local) = &self.local {
+            // object_store's directory walk follows links; drop whatever it reached through one.
+            out.retain(|m| local.is_confined(&m.key));
+        }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
@@ -141,5 +160,41 @@ impl Store for ObjectStoreAdapter {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(Self::backend(key, e)),
         }
+    }
+
+    async fn get_stream(&self, key: &Key) -> Result<ByteStream, StoreError> {
+        let path = self.path(key)?;
+        let r = self.inner.get(&path).await.map_err(|e| Self::backend(key, e))?;
+        let owned = key.clone();
+        Ok(r.into_stream().map_err(move |e| Self::backend(&owned, e)).boxed())
+    }
+
+    async fn get_range(&self, key: &Key, range: std::ops::Range<u64>) -> Result<Bytes, StoreError> {
+        let path = self.path(key)?;
+        self.inner.get_range(&path, range).await.map_err(|e| Self::backend(key, e))
+    }
+
+    async fn put_large(&self, key: &Key, mut body: ByteStream) -> Result<ObjectMeta, StoreError> {
+        let path = self.path(key)?;
+        let upload = self.inner.put_multipart(&path).await.map_err(|e| Self::backend(key, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    // Nothing becomes visible: an aborted upload leaves no object behind.
+                    let _ = writer.abort().await;
+                    return Err(e);
+                }
+            };
+            if let Err(e) = writer.wait_for_capacity(UPLOAD_CONCURRENCY).await {
+                return Err(Self::backend(key, e));
+            }
+            size += chunk.len() as u64;
+            writer.put(chunk);
+        }
+        let r = writer.finish().await.map_err(|e| Self::backend(key, e))?;
+        Ok(ObjectMeta { key: key.to_string(), size, etag: r.e_tag, last_modified: chrono::Utc::now() })
     }
 }

@@ -29,7 +29,7 @@ impl fmt::Debug for ApiKey {
 }
 
 /// Environment lookup, injectable so tests never mutate the process environment.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type Env<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 const AWS_EXTENSION_PORT_ENV: &str = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT";
 const KEYVAULT_RESOURCE: &str = "https://vault.azure.net";

@@ -69,7 +69,7 @@ pub struct Settings {
 
 impl Settings {
     /// Settings from the campaign block and an environment lookup (`std::env::var` in production).
-    pub fn resolve(gen: &Generation, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, StepError> {
+    pub fn resolve(gen: &Generation, env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<Self, StepError> {
         let get = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let provider_name = get("CPO_LLM_PROVIDER").unwrap_or_else(|| gen.provider.clone());
         let kind = ProviderKind::parse(&provider_name).ok_or_else(|| {

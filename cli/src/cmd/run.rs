@@ -1,0 +1,160 @@
+//! `cpo run`: put a customers file where the trigger watches and run the campaign machine locally — then the
+//! analysis machine for any outcomes the run produced (`--simulate-outcomes`), as the cloud would.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use cpo_common::keys::{self, sha256_hex, Key};
+use cpo_common::store::{DynStore, StoreExt};
+use cpo_common::{CampaignConfig, Ctx};
+use cpo_trigger::TriggerOptions;
+
+use crate::local::{start_and_follow, LocalStarter};
+use crate::metrics::{CountingStore, Recorder};
+use crate::summary;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Customers file (the old system's CSV, transactions CSV or JSON lines).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Store URL: file://DIR, mem://, s3://bucket/prefix, az://container/prefix.
+    #[arg(long, default_value = super::DEFAULT_STORE, env = "CPO_STORE")]
+    pub store: String,
+    /// Campaign name (config from the store's campaigns/NAME.yaml, else the bundled example) or a YAML file.
+    #[arg(long, default_value = "weekly")]
+    pub campaign: String,
+    /// Directory of approved documents (JSON or Markdown) to use instead of the store's content/approved/.
+    #[arg(long)]
+    pub content: Option<PathBuf>,
+    /// Write simulated outcomes (seeded, labelled SIMULATED) so the analysis machine runs too.
+    #[arg(long)]
+    pub simulate_outcomes: bool,
+    /// Simulator seed (default: the campaign's simulation.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Directory with campaign.asl.json / analysis.asl.json to run instead of the compiled-in definitions.
+    #[arg(long)]
+    pub definitions: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Write run metrics (per-Task wall time, store bytes read/written, peak RSS, provider calls) as JSON.
+    #[arg(long)]
+    pub metrics_out: Option<PathBuf>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let t0 = std::time::Instant::now();
+    let started_at = chrono::Utc::now();
+    let (store, counters) = CountingStore::wrap(super::open_store(&args.store)?);
+    let recorder = Arc::new(Recorder::new(counters));
+    let campaign = put_campaign(&store, &args.campaign).await?;
+    let content_prefix = match &args.content {
+        Some(dir) => Some(put_content(&store, dir).await?),
+        None => None,
+    };
+    let key = put_input(&store, &campaign, &args.input).await?;
+    let starter = LocalStarter::new(Ctx::new(store.clone()), args.definitions.clone())
+        .with_recorder(args.metrics_out.is_some().then(|| recorder.clone()));
+    let opts = TriggerOptions { simulate_outcomes: args.simulate_outcomes, seed: args.seed, content_prefix };
+    let run_id = start_and_follow(&store, &starter, &key, &opts).await?;
+    summary::print(&store, &run_id, args.json).await?;
+    if let Some(path) = &args.metrics_out {
+        write_metrics(path, &store, &run_id, &recorder, t0.elapsed(), started_at).await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--metrics-out`: what `make bench` reads.
+async fn write_metrics(
+    path: &Path,
+    store: &DynStore,
+    run_id: &str,
+    recorder: &Recorder,
+    wall: std::time::Duration,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let summary = summary::collect(store, run_id).await?;
+    let samples = recorder.samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let (read, written) = recorder.counters.snapshot();
+    let provider_calls = summary::provider_calls(store, run_id, None).await?;
+    let provider_calls_this_process = summary::provider_calls(store, run_id, Some(started_at)).await?;
+    let out = serde_json::json!({
+        "run_id": run_id,
+        "customers": summary["customers"],
+        "wall_ms": wall.as_secs_f64() * 1000.0,
+        "peak_rss_bytes": crate::metrics::peak_rss_bytes(),
+        "bytes_read": read,
+        "bytes_written": written,
+        "provider_calls": provider_calls,
+        "provider_calls_this_process": provider_calls_this_process,
+        "tasks": samples,
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&out)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// A campaign given as a file is stored as `campaigns/<name>.yaml` (what the run reads); a name is used as is.
+async fn put_campaign(store: &DynStore, campaign: &str) -> anyhow::Result<String> {
+    let path = Path::new(campaign);
+    let is_file = campaign.ends_with(".yaml") || campaign.ends_with(".yml") || path.is_file();
+    if !is_file {
+        keys::check_id("campaign", campaign).map_err(|e| anyhow::anyhow!("--campaign: {e}"))?;
+        return Ok(campaign.to_string());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read campaign file {campaign}"))?;
+    let cfg = CampaignConfig::from_yaml(&text, campaign)?;
+    store.put(&keys::campaign(&cfg.name)?, Bytes::from(text)).await?;
+    Ok(cfg.name)
+}
+
+/// Upload a directory of approved documents to `content/sets/<digest>/` (content-addressed, so the same
+/// directory always gives the same corpus digest and run id).
+async fn put_content(store: &DynStore, dir: &Path) -> anyhow::Result<Key> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("--content: cannot read directory {}", dir.display()))?
+    {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        if path.is_file() && matches!(ext, "json" | "md") {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let body = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            files.push((name, body));
+        }
+    }
+    anyhow::ensure!(!files.is_empty(), "--content {}: no .json or .md documents", dir.display());
+    files.sort();
+    let mut digest = Vec::new();
+    for (name, body) in &files {
+        digest.extend_from_slice(name.as_bytes());
+        digest.extend_from_slice(sha256_hex(body).as_bytes());
+    }
+    let prefix = Key::new(format!("content/sets/{}/", &sha256_hex(&digest)[..16]))?;
+    for (name, body) in files {
+        store.put(&prefix.join(&name)?, Bytes::from(body)).await?;
+    }
+    Ok(prefix)
+}
+
+/// Put the customers file under `incoming/<campaign>/`; an identical object already there is left untouched
+/// (its date, and so the run id, stay the same).
+async fn put_input(store: &DynStore, campaign: &str, input: &Path) -> anyhow::Result<Key> {
+    let body = std::fs::read(input).with_context(|| format!("cannot read input file {}", input.display()))?;
+    anyhow::ensure!(!body.is_empty(), "input file {} is empty", input.display());
+    let name = super::safe_file_name(input, "customers.csv");
+    let key = keys::incoming_prefix(campaign)?.join(&name)?;
+    let same = match store.get_opt(&key).await? {
+        Some(existing) => sha256_hex(&existing) == sha256_hex(&body),
+        None => false,
+    };
+    if !same {
+        store.put(&key, Bytes::from(body)).await?;
+    }
+    Ok(key)
+}

@@ -1,0 +1,176 @@
+//! The cloud, emulated on one machine: the state machine definitions of `infra/statemachine/` executed by the
+//! local runner, and a [`Starter`] that the trigger's own routing code calls — so `cpo run` goes through the
+//! same code path as an object drop in a bucket.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use cpo_common::keys::{Key, RunKeys};
+use cpo_common::run::StartOptions;
+use cpo_common::store::{DynStore, ObjectMeta};
+use cpo_common::{Ctx, StepError};
+use cpo_trigger::{Machine, Start, Started, Starter, TriggerOptions};
+use serde_json::Value;
+
+use crate::asl::{self, Event, StateMachine};
+use crate::metrics::Recorder;
+use crate::tasks::LocalTasks;
+
+/// The definitions, compiled in from `infra/statemachine/` (the only place the order of steps is written).
+const CAMPAIGN_ASL: &str = include_str!("../../infra/statemachine/campaign.asl.json");
+const ANALYSIS_ASL: &str = include_str!("../../infra/statemachine/analysis.asl.json");
+
+/// Load a machine: from `dir` when given (to try a modified definition), else the compiled-in copy.
+pub fn machine(which: Machine, dir: Option<&PathBuf>) -> anyhow::Result<StateMachine> {
+    let file = match which {
+        Machine::Campaign => "campaign.asl.json",
+        Machine::Analysis => "analysis.asl.json",
+    };
+    Ok(match dir {
+        Some(d) => StateMachine::from_file(&d.join(file))?,
+        None => StateMachine::parse(
+            match which {
+                Machine::Campaign => CAMPAIGN_ASL,
+                Machine::Analysis => ANALYSIS_ASL,
+            },
+            &format!("infra/statemachine/{file}"),
+        )?,
+    })
+}
+
+/// One finished local execution.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub start: Start,
+    pub result: Result<Value, asl::Failure>,
+}
+
+/// Executes started machines in-process, one after another, and remembers what ran.
+pub struct LocalStarter {
+    ctx: Ctx,
+    definitions: Option<PathBuf>,
+    progress: bool,
+    recorder: Option<Arc<Recorder>>,
+    pub finished: Mutex<Vec<Finished>>,
+}
+
+impl LocalStarter {
+    pub fn new(ctx: Ctx, definitions: Option<PathBuf>) -> Self {
+        Self {
+            ctx,
+            definitions,
+            progress: std::io::stderr().is_terminal(),
+            recorder: None,
+            finished: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Measure every Task of every execution into `recorder`.
+    pub fn with_recorder(mut self, recorder: Option<Arc<Recorder>>) -> Self {
+        self.recorder = recorder;
+        self
+    }
+
+    fn on_event(&self) -> Option<asl::EventSink> {
+        if !self.progress {
+            return None;
+        }
+        let started: Arc<Mutex<BTreeMap<String, Instant>>> = Arc::default();
+        Some(Arc::new(move |e: &Event| {
+            let Ok(mut s) = started.lock() else { return };
+            match e {
+                Event::StateEntered { name, kind }
+                    if kind != "Choice" && kind != "Succeed" && s.insert(name.clone(), Instant::now()).is_none() =>
+                {
+                    eprintln!("  ▸ {name}");
+                }
+                Event::StateExited { name } => {
+                    if let Some(t) = s.remove(name) {
+                        eprintln!("  ✓ {name} ({:.2}s)", t.elapsed().as_secs_f64());
+                    }
+                }
+                Event::Retry { state, attempt, error } => eprintln!("  ↻ {state}: retry {attempt} after {error}"),
+                _ => {}
+            }
+        }))
+    }
+}
+
+#[async_trait]
+impl Starter for LocalStarter {
+    async fn start(&self, start: &Start) -> Result<Started, StepError> {
+        let m = machine(start.machine, self.definitions.as_ref()).map_err(|e| StepError::input(format!("{e:#}")))?;
+        if self.progress {
+            eprintln!("{} machine, execution {}", label(start.machine), start.name);
+        }
+        let opts = asl::Options { execution_name: start.name.clone(), time_scale: 1.0, on_event: self.on_event() };
+        let invoker = Arc::new(LocalTasks::new(self.ctx.clone()).with_recorder(self.recorder.clone()));
+        let result = asl::execute(&m, start.input.clone(), invoker, &opts).await;
+        if let Ok(mut f) = self.finished.lock() {
+            f.push(Finished { start: start.clone(), result });
+        }
+        Ok(Started::Started)
+    }
+}
+
+fn label(m: Machine) -> &'static str {
+    match m {
+        Machine::Campaign => "campaign",
+        Machine::Analysis => "analysis",
+    }
+}
+
+/// Objects under a prefix, by key → etag (to see what an execution wrote).
+pub async fn snapshot(store: &DynStore, prefix: &Key) -> anyhow::Result<BTreeMap<String, Option<String>>> {
+    Ok(store.list(prefix).await?.into_iter().map(|o: ObjectMeta| (o.key, o.etag)).collect())
+}
+
+/// Start `key` through the trigger's routing, then emulate the trigger for every object the execution wrote
+/// under a watched prefix (`runs/<run_id>/outcomes/`), exactly as the bucket notifications would.
+/// Returns the run id.
+pub async fn start_and_follow(
+    store: &DynStore,
+    starter: &LocalStarter,
+    key: &Key,
+    opts: &TriggerOptions,
+) -> anyhow::Result<String> {
+    let watched = match cpo_trigger::route(key.as_str()) {
+        cpo_trigger::Route::Campaign { .. } => {
+            // `prepare` is idempotent: the trigger's own call below finds the same run.
+            let start_opts = StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() };
+            let run = cpo_common::run::prepare(store.as_ref(), key, &start_opts).await?;
+            let prefix = RunKeys::new(&run.run_id)?.outcomes_prefix();
+            let before = snapshot(store, &prefix).await?;
+            Some((prefix, before))
+        }
+        _ => None,
+    };
+    let Some((start, _)) = cpo_trigger::start_for_key(store.as_ref(), starter, key.as_str(), opts).await? else {
+        anyhow::bail!("{key}: the trigger starts nothing for this key (expected incoming/<campaign>/<file> or runs/<run_id>/outcomes/<file>)");
+    };
+    fail_on_error(starter)?;
+    if let Some((prefix, before)) = watched {
+        for (k, etag) in snapshot(store, &prefix).await? {
+            if before.get(&k) != Some(&etag) {
+                cpo_trigger::start_for_key(store.as_ref(), starter, &k, opts).await?;
+                fail_on_error(starter)?;
+            }
+        }
+    }
+    Ok(start.input.get("run_id").and_then(Value::as_str).unwrap_or_default().to_string())
+}
+
+/// Turn the last execution's failure into the CLI's error (`{"error","cause"}` as Step Functions reports it).
+fn fail_on_error(starter: &LocalStarter) -> anyhow::Result<()> {
+    let last = starter.finished.lock().ok().and_then(|f| f.last().cloned());
+    match last {
+        Some(Finished { start, result: Err(f) }) => {
+            anyhow::bail!("execution {} failed: {}: {}", start.name, f.error, f.cause)
+        }
+        _ => Ok(()),
+    }
+}

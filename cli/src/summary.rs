@@ -1,0 +1,154 @@
+//! The closing summary of `cpo run` / `cpo analyze`: what a marketer wants to know, and where the report is.
+//! It reads the run's documents as plain JSON so it shows whatever the steps recorded.
+
+use std::path::PathBuf;
+
+use cpo_common::keys::{Key, RunKeys};
+use cpo_common::store::{DynStore, StoreExt};
+use serde_json::{json, Value};
+
+async fn doc(store: &DynStore, key: &Key) -> anyhow::Result<Option<Value>> {
+    Ok(store.get_json_opt::<Value>(key).await?)
+}
+
+/// Where an object is for a human: a file path for `file://` stores, else the store URL and key.
+pub fn location(store: &DynStore, key: &Key) -> String {
+    match store.url().strip_prefix("file://") {
+        Some(root) => {
+            let p = PathBuf::from(if root.is_empty() { "." } else { root }).join(key.as_str());
+            std::path::absolute(&p).unwrap_or(p).display().to_string()
+        }
+        None => format!("{}/{}", store.url().trim_end_matches('/'), key),
+    }
+}
+
+fn n(v: &Value, path: &[&str]) -> Value {
+    let mut cur = v;
+    for p in path {
+        cur = match cur.get(p) {
+            Some(x) => x,
+            None => return Value::Null,
+        };
+    }
+    cur.clone()
+}
+
+/// Summary of a run as JSON (also what `--json` prints).
+pub async fn collect(store: &DynStore, run_id: &str) -> anyhow::Result<Value> {
+    let keys = RunKeys::new(run_id)?;
+    let segments = doc(store, &keys.segments()).await?.unwrap_or(Value::Null);
+    let safety = doc(store, &keys.safety()).await?.unwrap_or(Value::Null);
+    let analysis = doc(store, &keys.analysis()).await?;
+    let assign = doc(store, &keys.step("assign")).await?.unwrap_or(Value::Null);
+    let seg_list: Vec<Value> = n(&segments, &["segments"])
+        .as_array()
+        .map(|a| a.iter().map(|s| json!({"name": n(s, &["name"]), "size": n(s, &["size"])})).collect())
+        .unwrap_or_default();
+    let report = keys.report("index.html");
+    let report_exists = store.exists(&report).await?;
+    Ok(json!({
+        "run_id": run_id,
+        "customers": n(&segments, &["customers"]),
+        "rejected": n(&segments, &["rejected"]),
+        "segments": seg_list,
+        "variants_approved": n(&safety, &["approved"]),
+        "variants_blocked": n(&safety, &["blocked"]),
+        "arms": n(&assign, &["output", "counts"]),
+        "simulated": analysis.as_ref().map(|a| n(a, &["simulated"])).unwrap_or(Value::Null),
+        "decision": analysis.as_ref().map(|a| n(a, &["decision"])).unwrap_or(json!("awaiting_outcomes")),
+        "winner": analysis.as_ref().map(|a| n(a, &["winner"])).unwrap_or(Value::Null),
+        "decision_reasons": analysis.as_ref().map(|a| n(a, &["decision_reasons"])).unwrap_or(Value::Null),
+        "report": if report_exists { json!(location(store, &report)) } else { Value::Null },
+    }))
+}
+
+pub async fn print(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Result<()> {
+    let s = collect(store, run_id).await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    let keys = RunKeys::new(run_id)?;
+    println!("run        {run_id}");
+    println!("customers  {} accepted, {} rejected", s["customers"], s["rejected"]);
+    if s["rejected"].as_u64().unwrap_or(0) > 0 {
+        println!("           rejected rows: {}", location(store, &keys.rejected()));
+    }
+    let segs: Vec<String> = s["segments"]
+        .as_array()
+        .map(|a| a.iter().map(|x| format!("{} {}", x["name"].as_str().unwrap_or("?"), x["size"])).collect())
+        .unwrap_or_default();
+    println!("segments   {}: {}", segs.len(), segs.join(", "));
+    println!("variants   {} approved, {} blocked (control included)", s["variants_approved"], s["variants_blocked"]);
+    let decision = s["decision"].as_str().unwrap_or("awaiting_outcomes");
+    let label = if s["simulated"] == json!(true) { "SIMULATED — " } else { "" };
+    let result = match decision {
+        "winner" => format!("winner: {}", s["winner"].as_str().unwrap_or("?")),
+        "no_significant_difference" => "no significant difference".to_string(),
+        "not_trustworthy" => format!("not trustworthy: {}", s["decision_reasons"]),
+        "awaiting_outcomes" => "awaiting outcomes".to_string(),
+        other => other.to_string(),
+    };
+    println!("result     {label}{result}");
+    match s["report"].as_str() {
+        Some(r) => println!("report     {r}"),
+        None => println!("report     (not written)"),
+    }
+    Ok(())
+}
+
+/// The analysis result table (`cpo analyze`), or the analysis JSON with `--json`.
+pub async fn print_analysis(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Result<()> {
+    let keys = RunKeys::new(run_id)?;
+    let analysis = doc(store, &keys.analysis())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("run {run_id}: no analysis.json was written"))?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&analysis)?);
+        return Ok(());
+    }
+    if analysis["simulated"] == json!(true) {
+        println!("SIMULATED OUTCOMES — for demonstration only");
+    }
+    println!(
+        "{:<14} {:<12} {:<20} {:>9} {:>9} {:>8} {:>17} {:>8} {:>9}",
+        "arm", "metric", "segment", "n", "successes", "rate", "95% CI", "lift", "p (Holm)"
+    );
+    for r in analysis["results"].as_array().into_iter().flatten() {
+        let f = |k: &str| r[k].as_f64();
+        let pct = |x: Option<f64>| x.map(|v| format!("{:.2}%", v * 100.0)).unwrap_or_else(|| "–".into());
+        println!(
+            "{:<14} {:<12} {:<20} {:>9} {:>9} {:>8} {:>17} {:>8} {:>9}",
+            r["arm"].as_str().unwrap_or("?"),
+            r["metric"].as_str().unwrap_or("?"),
+            r["segment"].as_str().unwrap_or("(all)"),
+            r["n"],
+            r["successes"],
+            pct(f("rate")),
+            format!("{}–{}", pct(f("ci_low")), pct(f("ci_high"))),
+            f("lift").map(|v| format!("{:+.1}%", v * 100.0)).unwrap_or_else(|| "–".into()),
+            f("p_holm").map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into()),
+        );
+    }
+    println!("SRM p-value {}   decision: {}", analysis["srm_p_value"], analysis["decision"].as_str().unwrap_or("?"));
+    Ok(())
+}
+
+/// Provider calls of a run: what the generate and safety steps recorded in their `counts.provider_calls`,
+/// counting only steps that ran since `since` when given (a cached re-run runs none of them).
+pub async fn provider_calls(
+    store: &DynStore,
+    run_id: &str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<u64> {
+    let keys = RunKeys::new(run_id)?;
+    let mut total = 0;
+    for o in store.list(&keys.steps_prefix()).await? {
+        let rec: Value = store.get_json(&Key::new(o.key)?).await?;
+        let started = rec["started_at"].as_str().and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok());
+        if since.is_none() || started >= since {
+            total += rec["output"]["counts"]["provider_calls"].as_u64().unwrap_or(0);
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,179 @@
+//! The bridge from a state machine's Task resources to the project's functions, and from Map `ItemReader`s
+//! to the store — what Lambda and S3 are to Step Functions in the cloud.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cpo_common::keys::Key;
+use cpo_common::{Ctx, StepError, StepInput, StepOutput};
+use serde_json::{json, Value};
+
+use crate::asl::{Failure, TaskInvoker};
+use crate::metrics::Recorder;
+
+/// Runs Tasks in-process by calling each function crate's `handle`.
+#[derive(Debug, Clone)]
+pub struct LocalTasks {
+    ctx: Ctx,
+    recorder: Option<Arc<Recorder>>,
+}
+
+impl LocalTasks {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx, recorder: None }
+    }
+
+    /// Measure every Task (wall time, store bytes, peak RSS) into `recorder`.
+    pub fn with_recorder(mut self, recorder: Option<Arc<Recorder>>) -> Self {
+        self.recorder = recorder;
+        self
+    }
+}
+
+/// The function a Task resource names: `${SegmentFunctionArn}` (the definitions' substitution), a Lambda ARN
+/// ending in `:function:<name>` or `…-<name>`, or the bare name.
+pub fn function_name(resource: &str) -> Option<&'static str> {
+    const FUNCTIONS: [&str; 6] = ["segment", "retrieve", "generate", "safety", "experiment", "report"];
+    let raw = resource
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix("FunctionArn}"))
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| {
+            let tail = resource.rsplit(':').next().unwrap_or(resource);
+            tail.rsplit('-').next().unwrap_or(tail).to_ascii_lowercase()
+        });
+    FUNCTIONS.into_iter().find(|f| *f == raw)
+}
+
+fn failure(e: StepError) -> Failure {
+    Failure { error: e.kind.name().to_string(), cause: e.message }
+}
+
+async fn call(name: &str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
+    match name {
+        "segment" => cpo_segment::handle(input, ctx).await,
+        "retrieve" => cpo_retrieve::handle(input, ctx).await,
+        "generate" => cpo_generate::handle(input, ctx).await,
+        "safety" => cpo_safety::handle(input, ctx).await,
+        "experiment" => cpo_experiment::handle(input, ctx).await,
+        "report" => cpo_report::handle(input, ctx).await,
+        other => Err(StepError::internal(format!("no local function named {other:?}"))),
+    }
+}
+
+/// Run a handler on a blocking thread of its own, driven by the runtime's handle. Like a Lambda invocation it
+/// is isolated: a panic becomes a `Cpo.Internal` task failure instead of ending the execution, and handler
+/// futures need not be `Send` (Lambda does not require it either).
+async fn call_isolated(name: &'static str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
+    let ctx = ctx.clone();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || rt.block_on(call(name, input, &ctx)))
+        .await
+        .unwrap_or_else(|e| Err(StepError::internal(format!("{name} panicked: {e}"))))
+}
+
+#[async_trait]
+impl TaskInvoker for LocalTasks {
+    async fn invoke(&self, resource: &str, input: Value) -> Result<Value, Failure> {
+        // The optimised Lambda integration wraps the payload; the direct ARN form passes it as is.
+        let (name, payload, wrap) = if resource.starts_with("arn:aws:states:::lambda:invoke") {
+            let f = input.get("FunctionName").and_then(Value::as_str).unwrap_or_default();
+            (function_name(f), input.get("Payload").cloned().unwrap_or(Value::Null), true)
+        } else {
+            (function_name(resource), input, false)
+        };
+        let name = name.ok_or_else(|| Failure {
+            error: "States.Runtime".into(),
+            cause: format!("Task resource {resource:?} does not name a CPO function"),
+        })?;
+        let step_input: StepInput = serde_json::from_value(payload)
+            .map_err(|e| failure(StepError::input(format!("{name}: invalid step input: {e}"))))?;
+        let action = step_input.action.clone();
+        let started = self.recorder.as_ref().map(|r| r.start());
+        let out = call_isolated(name, step_input, &self.ctx).await;
+        if let (Some(r), Some(t)) = (&self.recorder, started) {
+            r.finish(name, action, t, out.is_ok());
+        }
+        let out = out.map_err(failure)?;
+        let out = serde_json::to_value(out).map_err(|e| failure(StepError::internal(e.to_string())))?;
+        Ok(if wrap { json!({"StatusCode": 200, "Payload": out}) } else { out })
+    }
+
+    async fn read_items(
+        &self,
+        resource: &str,
+        parameters: &Value,
+        reader_config: &Value,
+    ) -> Result<Vec<Value>, Failure> {
+        let param = |name: &str| parameters.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+        let bad = |cause: String| Failure { error: "States.ItemReaderFailed".into(), cause };
+        match resource {
+            "arn:aws:states:::s3:listObjectsV2" => {
+                let prefix = Key::new(param("Prefix")).map_err(|e| bad(e.to_string()))?;
+                let objects = self.ctx.store.list(&prefix).await.map_err(|e| bad(e.to_string()))?;
+                Ok(objects
+                    .into_iter()
+                    .map(|o| {
+                        json!({"Key": o.key, "Size": o.size, "Etag": o.etag,
+                               "LastModified": o.last_modified.to_rfc3339()})
+                    })
+                    .collect())
+            }
+            "arn:aws:states:::s3:getObject" => {
+                let key = Key::new(param("Key")).map_err(|e| bad(e.to_string()))?;
+                let body = self.ctx.store.get(&key).await.map_err(|e| bad(e.to_string()))?;
+                let input_type = reader_config.get("InputType").and_then(Value::as_str).unwrap_or("JSON");
+                parse_items(&key, &body, input_type).map_err(bad)
+            }
+            other => Err(bad(format!("unsupported ItemReader resource {other:?}"))),
+        }
+    }
+}
+
+/// Items of an object as Step Functions' ItemReader reads them (CSV with a header row, JSON array, JSON lines).
+fn parse_items(key: &Key, body: &[u8], input_type: &str) -> Result<Vec<Value>, String> {
+    match input_type {
+        "JSON" => serde_json::from_slice::<Vec<Value>>(body).map_err(|e| format!("{key}: not a JSON array: {e}")),
+        "JSONL" => body
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+            .map(|(i, l)| serde_json::from_slice(l).map_err(|e| format!("{key}: line {}: {e}", i + 1)))
+            .collect(),
+        "CSV" => {
+            let mut r = csv::ReaderBuilder::new().from_reader(body);
+            let headers = r.headers().map_err(|e| format!("{key}: {e}"))?.clone();
+            r.records()
+                .map(|rec| {
+                    let rec = rec.map_err(|e| format!("{key}: {e}"))?;
+                    Ok(Value::Object(
+                        headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), Value::from(v))).collect(),
+                    ))
+                })
+                .collect()
+        }
+        other => Err(format!("unsupported ItemReader InputType {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_function_names() {
+        assert_eq!(function_name("${SegmentFunctionArn}"), Some("segment"));
+        assert_eq!(function_name("arn:aws:lambda:eu-west-1:123:function:cpo-dev-report"), Some("report"));
+        assert_eq!(function_name("generate"), Some("generate"));
+        assert_eq!(function_name("${NopeFunctionArn}"), None);
+    }
+
+    #[test]
+    fn reads_items_like_step_functions() {
+        let key = Key::new("x.csv").unwrap();
+        let items = parse_items(&key, b"a,b\n1,x\n2,y\n", "CSV").unwrap();
+        assert_eq!(items, vec![json!({"a": "1", "b": "x"}), json!({"a": "2", "b": "y"})]);
+        assert_eq!(parse_items(&key, b"{\"a\":1}\n\n{\"a\":2}", "JSONL").unwrap().len(), 2);
+        assert!(parse_items(&key, b"{", "JSON").is_err());
+    }
+}
