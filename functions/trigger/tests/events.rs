@@ -284,3 +284,20 @@ fn step_inputs_in_events_parse() {
     }
     assert_eq!(n, 10, "one input per step and action");
 }
+
+#[tokio::test]
+async fn a_name_reused_with_other_input_is_already_exists_not_an_error() {
+    use cpo_trigger::{Machine, Start, Started, Starter};
+    let m = machines("names").await;
+    let starter = m.starter();
+    let name = "weekly-20261123-aaaaaaaaaaaa".to_string();
+    let first = Start { machine: Machine::Campaign, name: name.clone(), input: serde_json::json!({"run_id": name}) };
+    assert_eq!(starter.start(&first).await.unwrap(), Started::Started);
+    let other = Start { input: serde_json::json!({"run_id": name, "seed": 2}), ..first.clone() };
+    assert_eq!(starter.start(&other).await.unwrap(), Started::AlreadyExists);
+    assert_eq!(m.executions(&m.campaign).await.len(), 1);
+    // An unknown state machine is a configuration error, reported as such.
+    let broken = SfnStarter::new(m.client.clone(), format!("{}-missing", m.campaign), m.analysis.clone());
+    let err = broken.start(&first).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Internal, "{err}");
+}
