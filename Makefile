@@ -6,7 +6,7 @@ CPO := $(or $(CARGO_TARGET_DIR),target)/debug/cpo
 EXAMPLE_N ?= 5000
 EXAMPLE_DIR := $(or $(CARGO_TARGET_DIR),target)/example
 
-.PHONY: help build run test fmt fmt-check clippy nextest
+.PHONY: help build run test test-deps fmt fmt-check clippy nextest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,7 +19,7 @@ run: build ## run the bundled example end to end on embedded defaults (local sto
 	$(CPO) gen customers --n $(EXAMPLE_N) --seed 7 --out $(EXAMPLE_DIR)/customers.csv
 	$(CPO) run --input $(EXAMPLE_DIR)/customers.csv --simulate-outcomes
 
-test: fmt-check clippy nextest ## everything CI checks
+test: fmt-check clippy lint-infra test-deps nextest ## everything CI checks
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -30,5 +30,27 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+test-deps: ## install (cached) and start what the tests need: Azurite, moto (S3 + Step Functions), Chromium
+	scripts/emulators.sh start
+	@if [ -x scripts/ensure-chromium.sh ]; then scripts/ensure-chromium.sh; fi
+
+# The emulators are stopped whatever the tests' outcome.
 nextest:
-	$(CARGO) nextest run --workspace --no-fail-fast
+	@rc=0; $(CARGO) nextest run --workspace --no-fail-fast || rc=$$?; scripts/emulators.sh stop || true; exit $$rc
+
+.PHONY: lint-infra package deploy
+lint-infra: ## SAM → CloudFormation, cfn-lint (0 errors/warnings), asl-validator; and prove broken copies fail
+	scripts/lint-infra.sh
+	scripts/lint-infra.sh --self-test
+
+LAMBDA_FUNCTIONS := trigger segment retrieve generate safety experiment report
+package: ## build every function for arm64 with cargo-lambda into target/lambda/<name>/bootstrap.zip
+	scripts/package.sh $(LAMBDA_FUNCTIONS)
+
+deploy: package ## sam deploy (stage dev by default: make deploy STAGE=prod)
+	cd infra && sam deploy --config-env $(or $(STAGE),dev)
+
+.PHONY: bench
+bench: ## end-to-end benchmark (250 … 10M customers; BENCH_SIZES="250 100000" to choose) + micro-benchmarks
+	$(CARGO) build --release -p cpo -p cpo-trigger -p cpo-segment -p cpo-retrieve -p cpo-generate -p cpo-safety -p cpo-experiment -p cpo-report --bins
+	python3 scripts/bench.py

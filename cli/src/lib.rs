@@ -4,5 +4,6 @@
 pub mod asl;
 pub mod cmd;
 pub mod local;
+pub mod metrics;
 pub mod summary;
 pub mod tasks;

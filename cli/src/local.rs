@@ -17,6 +17,7 @@ use cpo_trigger::{Machine, Start, Started, Starter, TriggerOptions};
 use serde_json::Value;
 
 use crate::asl::{self, Event, StateMachine};
+use crate::metrics::Recorder;
 use crate::tasks::LocalTasks;
 
 /// The definitions, compiled in from `infra/statemachine/` (the only place the order of steps is written).
@@ -53,12 +54,25 @@ pub struct LocalStarter {
     ctx: Ctx,
     definitions: Option<PathBuf>,
     progress: bool,
+    recorder: Option<Arc<Recorder>>,
     pub finished: Mutex<Vec<Finished>>,
 }
 
 impl LocalStarter {
     pub fn new(ctx: Ctx, definitions: Option<PathBuf>) -> Self {
-        Self { ctx, definitions, progress: std::io::stderr().is_terminal(), finished: Mutex::new(Vec::new()) }
+        Self {
+            ctx,
+            definitions,
+            progress: std::io::stderr().is_terminal(),
+            recorder: None,
+            finished: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Measure every Task of every execution into `recorder`.
+    pub fn with_recorder(mut self, recorder: Option<Arc<Recorder>>) -> Self {
+        self.recorder = recorder;
+        self
     }
 
     fn on_event(&self) -> Option<asl::EventSink> {
@@ -94,7 +108,7 @@ impl Starter for LocalStarter {
             eprintln!("{} machine, execution {}", label(start.machine), start.name);
         }
         let opts = asl::Options { execution_name: start.name.clone(), time_scale: 1.0, on_event: self.on_event() };
-        let invoker = Arc::new(LocalTasks::new(self.ctx.clone()));
+        let invoker = Arc::new(LocalTasks::new(self.ctx.clone()).with_recorder(self.recorder.clone()));
         let result = asl::execute(&m, start.input.clone(), invoker, &opts).await;
         if let Ok(mut f) = self.finished.lock() {
             f.push(Finished { start: start.clone(), result });

@@ -133,3 +133,22 @@ pub async fn print_analysis(store: &DynStore, run_id: &str, as_json: bool) -> an
     println!("SRM p-value {}   decision: {}", analysis["srm_p_value"], analysis["decision"].as_str().unwrap_or("?"));
     Ok(())
 }
+
+/// Provider calls of a run: what the generate and safety steps recorded in their `counts.provider_calls`,
+/// counting only steps that ran since `since` when given (a cached re-run runs none of them).
+pub async fn provider_calls(
+    store: &DynStore,
+    run_id: &str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<u64> {
+    let keys = RunKeys::new(run_id)?;
+    let mut total = 0;
+    for o in store.list(&keys.steps_prefix()).await? {
+        let rec: Value = store.get_json(&Key::new(o.key)?).await?;
+        let started = rec["started_at"].as_str().and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok());
+        if since.is_none() || started >= since {
+            total += rec["output"]["counts"]["provider_calls"].as_u64().unwrap_or(0);
+        }
+    }
+    Ok(total)
+}

@@ -1,22 +1,32 @@
 //! The bridge from a state machine's Task resources to the project's functions, and from Map `ItemReader`s
 //! to the store — what Lambda and S3 are to Step Functions in the cloud.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use cpo_common::keys::Key;
 use cpo_common::{Ctx, StepError, StepInput, StepOutput};
 use serde_json::{json, Value};
 
 use crate::asl::{Failure, TaskInvoker};
+use crate::metrics::Recorder;
 
 /// Runs Tasks in-process by calling each function crate's `handle`.
 #[derive(Debug, Clone)]
 pub struct LocalTasks {
     ctx: Ctx,
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl LocalTasks {
     pub fn new(ctx: Ctx) -> Self {
-        Self { ctx }
+        Self { ctx, recorder: None }
+    }
+
+    /// Measure every Task (wall time, store bytes, peak RSS) into `recorder`.
+    pub fn with_recorder(mut self, recorder: Option<Arc<Recorder>>) -> Self {
+        self.recorder = recorder;
+        self
     }
 }
 
@@ -51,6 +61,17 @@ async fn call(name: &str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, Ste
     }
 }
 
+/// Run a handler on a blocking thread of its own, driven by the runtime's handle. Like a Lambda invocation it
+/// is isolated: a panic becomes a `Cpo.Internal` task failure instead of ending the execution, and handler
+/// futures need not be `Send` (Lambda does not require it either).
+async fn call_isolated(name: &'static str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
+    let ctx = ctx.clone();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || rt.block_on(call(name, input, &ctx)))
+        .await
+        .unwrap_or_else(|e| Err(StepError::internal(format!("{name} panicked: {e}"))))
+}
+
 #[async_trait]
 impl TaskInvoker for LocalTasks {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, Failure> {
@@ -67,7 +88,13 @@ impl TaskInvoker for LocalTasks {
         })?;
         let step_input: StepInput = serde_json::from_value(payload)
             .map_err(|e| failure(StepError::input(format!("{name}: invalid step input: {e}"))))?;
-        let out = call(name, step_input, &self.ctx).await.map_err(failure)?;
+        let action = step_input.action.clone();
+        let started = self.recorder.as_ref().map(|r| r.start());
+        let out = call_isolated(name, step_input, &self.ctx).await;
+        if let (Some(r), Some(t)) = (&self.recorder, started) {
+            r.finish(name, action, t, out.is_ok());
+        }
+        let out = out.map_err(failure)?;
         let out = serde_json::to_value(out).map_err(|e| failure(StepError::internal(e.to_string())))?;
         Ok(if wrap { json!({"StatusCode": 200, "Payload": out}) } else { out })
     }

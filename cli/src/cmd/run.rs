@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use cpo_common::{CampaignConfig, Ctx};
 use cpo_trigger::TriggerOptions;
 
 use crate::local::{start_and_follow, LocalStarter};
+use crate::metrics::{CountingStore, Recorder};
 use crate::summary;
 
 #[derive(Debug, clap::Args)]
@@ -40,21 +42,61 @@ pub struct Args {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Write run metrics (per-Task wall time, store bytes read/written, peak RSS, provider calls) as JSON.
+    #[arg(long)]
+    pub metrics_out: Option<PathBuf>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let store = super::open_store(&args.store)?;
+    let t0 = std::time::Instant::now();
+    let started_at = chrono::Utc::now();
+    let (store, counters) = CountingStore::wrap(super::open_store(&args.store)?);
+    let recorder = Arc::new(Recorder::new(counters));
     let campaign = put_campaign(&store, &args.campaign).await?;
     let content_prefix = match &args.content {
         Some(dir) => Some(put_content(&store, dir).await?),
         None => None,
     };
     let key = put_input(&store, &campaign, &args.input).await?;
-    let starter = LocalStarter::new(Ctx::new(store.clone()), args.definitions.clone());
+    let starter = LocalStarter::new(Ctx::new(store.clone()), args.definitions.clone())
+        .with_recorder(args.metrics_out.is_some().then(|| recorder.clone()));
     let opts = TriggerOptions { simulate_outcomes: args.simulate_outcomes, seed: args.seed, content_prefix };
     let run_id = start_and_follow(&store, &starter, &key, &opts).await?;
     summary::print(&store, &run_id, args.json).await?;
+    if let Some(path) = &args.metrics_out {
+        write_metrics(path, &store, &run_id, &recorder, t0.elapsed(), started_at).await?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--metrics-out`: what `make bench` reads.
+async fn write_metrics(
+    path: &Path,
+    store: &DynStore,
+    run_id: &str,
+    recorder: &Recorder,
+    wall: std::time::Duration,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let summary = summary::collect(store, run_id).await?;
+    let samples = recorder.samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let (read, written) = recorder.counters.snapshot();
+    let provider_calls = summary::provider_calls(store, run_id, None).await?;
+    let provider_calls_this_process = summary::provider_calls(store, run_id, Some(started_at)).await?;
+    let out = serde_json::json!({
+        "run_id": run_id,
+        "customers": summary["customers"],
+        "wall_ms": wall.as_secs_f64() * 1000.0,
+        "peak_rss_bytes": crate::metrics::peak_rss_bytes(),
+        "bytes_read": read,
+        "bytes_written": written,
+        "provider_calls": provider_calls,
+        "provider_calls_this_process": provider_calls_this_process,
+        "tasks": samples,
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&out)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// A campaign given as a file is stored as `campaigns/<name>.yaml` (what the run reads); a name is used as is.

@@ -27,6 +27,11 @@ pub struct ResultRow {
     pub ci_high: f64,
     /// Relative lift vs control (None for control).
     pub lift: Option<f64>,
+    /// Katz log risk-ratio 95% CI of `lift` (undefined with a zero count).
+    #[serde(default)]
+    pub lift_ci_low: Option<f64>,
+    #[serde(default)]
+    pub lift_ci_high: Option<f64>,
     pub diff: Option<f64>,
     pub diff_ci_low: Option<f64>,
     pub diff_ci_high: Option<f64>,
@@ -35,6 +40,80 @@ pub struct ResultRow {
     pub p_bh: Option<f64>,
     pub prob_beat_control: Option<f64>,
     pub expected_loss: Option<f64>,
+    /// Minimum detectable absolute difference vs control at the configured power and α (pooled variance at
+    /// the control rate).
+    #[serde(default)]
+    pub mde: Option<f64>,
+}
+
+/// `send/templates.json`: every message an email service needs, in merge-field syntax (`{{first_name}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplatesDoc {
+    pub run_id: String,
+    /// Columns of `send/part-*.csv` after the fixed ones, in order: the merge fields the messages use.
+    pub merge_fields: Vec<String>,
+    /// Keyed by `variant_id` (`control` for the control message).
+    pub templates: std::collections::BTreeMap<String, Template>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    pub variant_id: String,
+    /// `control` or a tone.
+    pub arm: String,
+    /// `None` for the control message (the same for every segment).
+    pub segment: Option<String>,
+    pub subject: String,
+    pub preheader: String,
+    pub body: String,
+    pub cta: String,
+}
+
+/// One fully rendered message (`cpo render`, `send/rendered-*.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderedMessage {
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub arm: String,
+    pub variant_id: String,
+    pub subject: String,
+    pub preheader: String,
+    pub body: String,
+    pub cta: String,
+}
+
+/// One outcomes object as ingest saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomesFile {
+    pub key: String,
+    pub etag: String,
+    /// `csv` or `jsonl`.
+    pub format: String,
+    pub rows: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub simulated: bool,
+}
+
+/// `ingest/summary.json`: what the cumulative outcomes held (aggregates only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestSummary {
+    pub run_id: String,
+    pub files: Vec<OutcomesFile>,
+    /// Distinct (customer, event) pairs per event type among assigned customers.
+    pub events: std::collections::BTreeMap<String, u64>,
+    /// Rows repeating a (customer, event) pair already seen.
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// Customers with events who were never assigned, and their (deduplicated) events.
+    pub unknown_customers: u64,
+    pub unknown_events: u64,
+    /// Assigned customers with at least one event.
+    pub customers_with_events: u64,
+    pub simulated: bool,
+    /// Key of the per-customer outcome object (`ingest/outcomes.csv`).
+    pub outcomes_key: String,
 }
 
 /// `analysis.json`.

@@ -25,13 +25,36 @@ pub enum VariantStatus {
     Rejected,
 }
 
+/// What producing a variant (or a whole segment, or a run) spent. Responses served from `cache/llm/` cost
+/// nothing in this run, so they count in `cache_hits`, not in `calls`, tokens or cost.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cost_usd: f64,
+    /// Provider calls made by this run (cache hits excluded).
     pub calls: u64,
+    /// True when every response came from the cache (nothing was spent).
     pub cached: bool,
+    #[serde(default)]
+    pub cache_hits: u64,
+}
+
+impl Usage {
+    /// Sum of two usages; `cached` stays true only when both were fully cached.
+    pub fn add(&mut self, other: &Usage) {
+        let both_cached = (self.cached || self.calls + self.cache_hits == 0) && other.cached;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost_usd += other.cost_usd;
+        self.calls += other.calls;
+        self.cache_hits += other.cache_hits;
+        self.cached = both_cached;
+    }
+
+    pub fn tokens(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,4 +89,12 @@ pub struct VariantsDoc {
     /// Set when the segment had no approved content (no variants are generated).
     #[serde(default)]
     pub no_content: bool,
+    /// Provider and model that generated this set (`offline` needs no model).
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Totals over the variants: what this segment cost.
+    #[serde(default)]
+    pub usage: Usage,
 }

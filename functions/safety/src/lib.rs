@@ -1,9 +1,29 @@
-//! `safety`: Fail-closed screening of every variant with a hash-chained audit trail.
+//! `safety`: fail-closed screening of the control and every shipped variant, with a hash-chained audit trail.
+//!
+//! - [`screener`]: the `Screener` port; providers [`offline`], [`azure`] (Azure AI Content Safety) and
+//!   [`openai`] (moderation), built into a chain by [`providers`] over shared [`http`] retry behaviour;
+//! - [`guard`]: the PII and prompt-leftover guard, independent of providers;
+//! - [`policy`]: thresholds, blocklist and disclaimers from `policy/safety.yaml`;
+//! - [`decide`]: screener answers + guard + policy → one decision per message;
+//! - [`audit`]: writing and verifying the trail; [`eval`]: precision/recall on a labelled set;
+//! - [`step`]: the run's screening, called by [`handle`].
 
-use cpo_common::{Ctx, StepError, StepInput, StepOutput};
+pub mod audit;
+pub mod azure;
+pub mod decide;
+pub mod eval;
+pub mod guard;
+pub mod http;
+pub mod offline;
+pub mod openai;
+pub mod policy;
+pub mod providers;
+pub mod screener;
+pub mod step;
+
+use cpo_common::{step::run_once, Ctx, StepError, StepInput, StepOutput};
 
 /// The step handler, called by the Lambda `main` and by the local state-machine runner.
 pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
-    let _ = ctx;
-    Err(StepError::internal(format!("safety: not implemented yet (run {})", input.run_id)))
+    run_once(ctx, &input, "safety", "", || step::run(&input, ctx)).await
 }

@@ -1,0 +1,126 @@
+//! Run metrics for `cpo run --metrics-out` and `make bench`: bytes through the store, per-Task wall time and
+//! the process's peak RSS as the OS reports it (`VmHWM`), gathered without touching the functions themselves.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cpo_common::keys::Key;
+use cpo_common::store::{DynStore, ObjectMeta, PutOutcome, Store, StoreError};
+use serde::Serialize;
+
+/// Byte counters shared by a [`CountingStore`] and whoever reports on it.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub bytes_read: AtomicU64,
+    pub bytes_written: AtomicU64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> (u64, u64) {
+        (self.bytes_read.load(Ordering::Relaxed), self.bytes_written.load(Ordering::Relaxed))
+    }
+}
+
+/// A store decorator counting the bytes every get and put moves.
+#[derive(Debug)]
+pub struct CountingStore {
+    inner: DynStore,
+    pub counters: Arc<Counters>,
+}
+
+impl CountingStore {
+    pub fn wrap(inner: DynStore) -> (DynStore, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        (Arc::new(Self { inner, counters: counters.clone() }), counters)
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+    async fn get(&self, key: &Key) -> Result<Bytes, StoreError> {
+        let b = self.inner.get(key).await?;
+        self.counters.bytes_read.fetch_add(b.len() as u64, Ordering::Relaxed);
+        Ok(b)
+    }
+    async fn put(&self, key: &Key, body: Bytes) -> Result<ObjectMeta, StoreError> {
+        let n = body.len() as u64;
+        let m = self.inner.put(key, body).await?;
+        self.counters.bytes_written.fetch_add(n, Ordering::Relaxed);
+        Ok(m)
+    }
+    async fn put_if_absent(&self, key: &Key, body: Bytes) -> Result<PutOutcome, StoreError> {
+        let n = body.len() as u64;
+        let r = self.inner.put_if_absent(key, body).await?;
+        if r == PutOutcome::Created {
+            self.counters.bytes_written.fetch_add(n, Ordering::Relaxed);
+        }
+        Ok(r)
+    }
+    async fn list(&self, prefix: &Key) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn head(&self, key: &Key) -> Result<Option<ObjectMeta>, StoreError> {
+        self.inner.head(key).await
+    }
+}
+
+/// Peak resident set size of this process in bytes (`VmHWM` of /proc/self/status), when the OS tells.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// One Task invocation as measured from outside.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskSample {
+    pub function: String,
+    pub action: Option<String>,
+    pub wall_ms: f64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// Peak RSS of the process when the Task finished.
+    pub peak_rss_bytes: Option<u64>,
+    pub ok: bool,
+}
+
+/// Collects [`TaskSample`]s (Map iterations run concurrently, so byte deltas of overlapping Tasks overlap).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub counters: Arc<Counters>,
+    pub samples: Mutex<Vec<TaskSample>>,
+}
+
+impl Recorder {
+    pub fn new(counters: Arc<Counters>) -> Self {
+        Self { counters, samples: Mutex::new(Vec::new()) }
+    }
+
+    pub fn start(&self) -> (Instant, (u64, u64)) {
+        (Instant::now(), self.counters.snapshot())
+    }
+
+    pub fn finish(&self, function: &str, action: Option<String>, started: (Instant, (u64, u64)), ok: bool) {
+        let (t0, (r0, w0)) = started;
+        let (r1, w1) = self.counters.snapshot();
+        let sample = TaskSample {
+            function: function.to_string(),
+            action,
+            wall_ms: t0.elapsed().as_secs_f64() * 1000.0,
+            bytes_read: r1.saturating_sub(r0),
+            bytes_written: w1.saturating_sub(w0),
+            peak_rss_bytes: peak_rss_bytes(),
+            ok,
+        };
+        if let Ok(mut s) = self.samples.lock() {
+            s.push(sample);
+        }
+    }
+}

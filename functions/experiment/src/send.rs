@@ -1,0 +1,146 @@
+//! What an email service imports: the send list (`send/part-*.csv`: one row per customer who gets a message,
+//! with the merge fields its message uses) and `send/templates.json` (every message in merge-field syntax).
+//! Also the renderer that fills the merge fields in, for `cpo render` and `experiment.render`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use cpo_common::model::experiment::{RenderedMessage, Template, TemplatesDoc};
+use cpo_common::StepError;
+use regex::Regex;
+
+use crate::plan::Plan;
+
+/// The fixed leading columns of the send list.
+pub const FIXED_COLUMNS: [&str; 5] = ["customer_id", "email", "arm", "variant_id", "segment"];
+
+/// `{{ name }}` merge fields. Only this syntax is substituted: message text may come from a model, so it is
+/// never evaluated as a template language (no loops, filters or includes to abuse).
+fn merge_field() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}").unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Spreadsheet formula injection: a cell starting with `=`, `+`, `-`, `@` (or a tab / carriage return, which
+/// some spreadsheets skip before those) is prefixed with `'` so it is shown as text, never evaluated.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// `send/templates.json` of a plan: the messages in force and the merge fields they use.
+pub fn templates(run_id: &str, plan: &Plan) -> TemplatesDoc {
+    let mut fields = BTreeSet::new();
+    let mut templates = BTreeMap::new();
+    for (variant_id, m) in &plan.messages {
+        for text in [&m.message.subject, &m.message.preheader, &m.message.body, &m.message.cta] {
+            for c in merge_field().captures_iter(text) {
+                fields.insert(c[1].to_string());
+            }
+        }
+        templates.insert(
+            variant_id.clone(),
+            Template {
+                variant_id: variant_id.clone(),
+                arm: m.arm.clone(),
+                segment: m.segment.clone(),
+                subject: m.message.subject.clone(),
+                preheader: m.message.preheader.clone(),
+                body: m.message.body.clone(),
+                cta: m.message.cta.clone(),
+            },
+        );
+    }
+    let merge_fields = fields.into_iter().filter(|f| !FIXED_COLUMNS.contains(&f.as_str())).collect();
+    TemplatesDoc { run_id: run_id.to_string(), merge_fields, templates }
+}
+
+/// Fill `{{ name }}` from `fields`; a field the customer has no value for becomes empty.
+pub fn fill(text: &str, fields: &dyn Fn(&str) -> Option<String>) -> String {
+    merge_field().replace_all(text, |c: &regex::Captures<'_>| fields(&c[1]).unwrap_or_default()).into_owned()
+}
+
+/// A customer's fully rendered message.
+pub fn render(
+    template: &Template,
+    customer_id: &str,
+    email: Option<&str>,
+    fields: &dyn Fn(&str) -> Option<String>,
+) -> RenderedMessage {
+    RenderedMessage {
+        customer_id: customer_id.to_string(),
+        email: email.filter(|e| !e.is_empty()).map(str::to_string),
+        arm: template.arm.clone(),
+        variant_id: template.variant_id.clone(),
+        subject: fill(&template.subject, fields),
+        preheader: fill(&template.preheader, fields),
+        body: fill(&template.body, fields),
+        cta: fill(&template.cta, fields),
+    }
+}
+
+/// Builds one `send/part-*.csv`.
+pub struct SendWriter {
+    csv: csv::Writer<Vec<u8>>,
+    merge_fields: Vec<String>,
+    rows: usize,
+}
+
+impl SendWriter {
+    pub fn new(merge_fields: &[String]) -> Result<Self, StepError> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        let header: Vec<&str> = FIXED_COLUMNS.iter().copied().chain(merge_fields.iter().map(String::as_str)).collect();
+        csv.write_record(&header).map_err(csv_err)?;
+        Ok(Self { csv, merge_fields: merge_fields.to_vec(), rows: 0 })
+    }
+
+    pub fn push(&mut self, fixed: [&str; 5], fields: &BTreeMap<String, String>) -> Result<(), StepError> {
+        let mut record: Vec<std::borrow::Cow<'_, str>> = fixed.iter().map(|c| neutralise(c)).collect();
+        for f in &self.merge_fields {
+            record.push(neutralise(fields.get(f).map(String::as_str).unwrap_or("")));
+        }
+        self.csv.write_record(record.iter().map(|c| c.as_ref())).map_err(csv_err)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn finish(self) -> Result<Vec<u8>, StepError> {
+        self.csv.into_inner().map_err(|e| StepError::internal(format!("send list CSV: {e}")))
+    }
+}
+
+fn csv_err(e: csv::Error) -> StepError {
+    StepError::internal(format!("send list CSV: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\t=1"] {
+            assert!(neutralise(bad).starts_with('\''), "{bad}");
+        }
+        assert_eq!(neutralise("Ada"), "Ada");
+        let mut w = SendWriter::new(&["first_name".to_string()]).unwrap();
+        let fields = BTreeMap::from([("first_name".to_string(), "=cmd|' /C calc'!A0".to_string())]);
+        w.push(["C1", "a@example.com", "control", "control", "New"], &fields).unwrap();
+        let text = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert!(text.contains("'=cmd"), "{text}");
+        assert!(text.starts_with("customer_id,email,arm,variant_id,segment,first_name\n"));
+    }
+
+    #[test]
+    fn only_merge_fields_are_substituted() {
+        let f = |n: &str| (n == "first_name").then(|| "Ada".to_string());
+        assert_eq!(fill("Hi {{first_name}}, {{ first_name }}! {{tier}}", &f), "Hi Ada, Ada! ");
+        assert_eq!(fill("{% for x in y %}{{ 1+1 }}", &f), "{% for x in y %}{{ 1+1 }}");
+    }
+}

@@ -1,0 +1,266 @@
+//! One HTTP POST with the resilience a paid API needs: a per-request timeout, a process-wide bound on
+//! concurrent requests per endpoint (so a Map of segments cannot stampede one server), and retries with
+//! exponential backoff and jitter that honour `Retry-After` on 429 and 5xx.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use tokio::sync::Semaphore;
+
+use super::ProviderError;
+
+/// The process's HTTP client (connection pools are per client, so one client serves every call).
+pub fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("cpo-generate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// The concurrency bound of an endpoint, shared by every request this process sends to it.
+fn limiter(endpoint: &str, permits: usize) -> Arc<Semaphore> {
+    static LIMITERS: OnceLock<Mutex<HashMap<String, Arc<Semaphore>>>> = OnceLock::new();
+    let map = LIMITERS.get_or_init(Default::default);
+    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry(endpoint.to_string()).or_insert_with(|| Arc::new(Semaphore::new(permits.max(1)))).clone()
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub backoff_base: Duration,
+    pub max_backoff: Duration,
+}
+
+pub struct Transport {
+    provider: &'static str,
+    limiter: Arc<Semaphore>,
+    policy: Policy,
+}
+
+/// Longest response excerpt kept in an error message.
+const DETAIL_CHARS: usize = 300;
+
+impl Transport {
+    pub fn new(provider: &'static str, endpoint: &str, max_concurrency: usize, policy: Policy) -> Self {
+        Self { provider, limiter: limiter(endpoint, max_concurrency), policy }
+    }
+
+    /// POST `body` as JSON; the successful response body, or the last failure once retries are spent.
+    pub async fn post_json(
+        &self,
+        url: &reqwest::Url,
+        headers: HeaderMap,
+        body: &serde_json::Value,
+    ) -> Result<Bytes, ProviderError> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let outcome = {
+                let _permit = self.limiter.acquire().await.map_err(|_| ProviderError::Unavailable {
+                    provider: self.provider,
+                    attempts: attempt,
+                    detail: "request limiter closed".into(),
+                })?;
+                self.send_once(url, headers.clone(), body).await
+            };
+            let (err, retry_after) = match outcome {
+                Ok(bytes) => return Ok(bytes),
+                Err(Failure::Final(e)) => return Err(e(attempt)),
+                Err(Failure::Retryable { error, retry_after }) => (error, retry_after),
+            };
+            if attempt > self.policy.max_retries {
+                return Err(err(attempt));
+            }
+            let wait = match retry_after {
+                Some(d) if d > self.policy.max_backoff => {
+                    // The server asks for a longer pause than a function should sleep through; the state
+                    // machine's Retry waits instead, without billing.
+                    return Err(err(attempt));
+                }
+                Some(d) => d,
+                None => backoff(self.policy.backoff_base, attempt, self.policy.max_backoff),
+            };
+            tracing::warn!(
+                provider = self.provider,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                error = %err(attempt),
+                "provider call failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        url: &reqwest::Url,
+        headers: HeaderMap,
+        body: &serde_json::Value,
+    ) -> Result<Bytes, Failure> {
+        let provider = self.provider;
+        let sent = client().post(url.clone()).headers(headers).json(body).timeout(self.policy.timeout).send().await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let detail = if e.is_timeout() {
+                    format!("no response within {}s", self.policy.timeout.as_secs_f64())
+                } else {
+                    format!("request failed: {}", without_url(&e))
+                };
+                return Err(Failure::retry(move |attempts| ProviderError::Unavailable {
+                    provider,
+                    attempts,
+                    detail: detail.clone(),
+                }));
+            }
+        };
+        let status = resp.status();
+        let retry_after = retry_after(resp.headers());
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                let detail = if e.is_timeout() {
+                    format!("response body not received within {}s", self.policy.timeout.as_secs_f64())
+                } else {
+                    format!("reading the response failed: {}", without_url(&e))
+                };
+                return Err(Failure::retry(move |attempts| ProviderError::Unavailable {
+                    provider,
+                    attempts,
+                    detail: detail.clone(),
+                }));
+            }
+        };
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let detail = format!("HTTP {status}: {}", excerpt(&bytes));
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => Err(Failure::Retryable {
+                error: Box::new(move |attempts| ProviderError::Throttled {
+                    provider,
+                    attempts,
+                    detail: detail.clone(),
+                }),
+                retry_after,
+            }),
+            s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => Err(Failure::Retryable {
+                error: Box::new(move |attempts| ProviderError::Unavailable {
+                    provider,
+                    attempts,
+                    detail: detail.clone(),
+                }),
+                retry_after,
+            }),
+            s => {
+                let detail = excerpt(&bytes);
+                Err(Failure::Final(Box::new(move |_| ProviderError::Rejected {
+                    provider,
+                    status: s.as_u16(),
+                    detail: detail.clone(),
+                })))
+            }
+        }
+    }
+}
+
+type MakeError = Box<dyn Fn(u32) -> ProviderError + Send + Sync>;
+
+/// A failed attempt: the error it becomes (given the attempt count) and whether another attempt may help.
+enum Failure {
+    Final(MakeError),
+    Retryable { error: MakeError, retry_after: Option<Duration> },
+}
+
+impl Failure {
+    fn retry(f: impl Fn(u32) -> ProviderError + Send + Sync + 'static) -> Self {
+        Failure::Retryable { error: Box::new(f), retry_after: None }
+    }
+}
+
+/// reqwest errors print the URL, which for Azure Key Vault or a proxy may carry query secrets; drop it.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), "<endpoint>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text: String = text.chars().filter(|c| !c.is_control() || *c == ' ').take(DETAIL_CHARS).collect();
+    if text.is_empty() {
+        "(empty body)".into()
+    } else {
+        text
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half random, so concurrent clients that
+/// failed together do not retry together.
+pub fn backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
+    let step = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(cap);
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+            ^ u64::from(attempt);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let half = step / 2;
+    half + half.mul_f64(rng.random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past means retry now");
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_within_bounds() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_secs(1);
+        for attempt in 1..8 {
+            let full = base.saturating_mul(1 << (attempt - 1)).min(cap);
+            let d = backoff(base, attempt, cap);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} outside [{:?}, {full:?}]", full / 2);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The checks a draft must pass to ship (issue 4 item 4). Each failure is a sentence a copywriter (or the
+//! model, on the retry) can act on; an empty list means the draft ships.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::brief::Brief;
+use crate::parse::Draft;
+
+/// Shortest normalized quote that is checked as a claim (shorter ones match almost any passage).
+pub const MIN_QUOTE_CHARS: usize = 12;
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).unwrap_or_else(|e| panic!("built-in pattern {pattern:?}: {e}")))
+}
+
+fn merge_field() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"\{\{([^{}]*)\}\}")
+}
+
+/// Placeholder shapes models leave behind: `[Your Name]`, `{name}`, `<<NAME>>`, `%NAME%`, `*|FNAME|*`,
+/// and filler words.
+fn placeholders() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"\[[^\[\]\n]{1,80}\]|\{[^{}\n]{0,80}\}|<<[^<>\n]{0,80}>>|%[A-Za-z_]{2,40}%|\*\|[^|\n]{1,40}\|\*|(?i:lorem ipsum)|\b(?:TODO|TBD|XXX)\b",
+    )
+}
+
+/// Lowercase, one space for any whitespace run, typographic quotes and dashes folded to ASCII.
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        let c = match c {
+            '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '`' => '\'',
+            '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' => '"',
+            '\u{2010}'..='\u{2015}' => '-',
+            c if c.is_whitespace() => ' ',
+            c => c,
+        };
+        if c == ' ' {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        if c == '\u{2026}' {
+            out.push_str("...");
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// A quote as the model wrote it, stripped of the wrapping it adds: surrounding quotes, ellipses and a final
+/// punctuation mark.
+fn core_of_quote(quote: &str) -> String {
+    let n = normalize(quote);
+    let trimmed = n
+        .trim_matches(|c: char| c == '"' || c == '\'' || c == ' ')
+        .trim_start_matches("...")
+        .trim_end_matches("...")
+        .trim()
+        .trim_end_matches(['.', ',', ';', ':', '!', '?'])
+        .trim();
+    trimmed.to_string()
+}
+
+pub fn validate(draft: &Draft, brief: &Brief) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let m = &draft.message;
+    let subject_chars = m.subject.chars().count();
+    if m.subject.trim().is_empty() {
+        reasons.push("the subject is empty".to_string());
+    } else if subject_chars > brief.subject_max_chars {
+        reasons.push(format!("the subject has {subject_chars} characters; the limit is {}", brief.subject_max_chars));
+    }
+    if m.subject.contains("**") || m.subject.starts_with('#') {
+        reasons.push("the subject contains markdown; write plain text".to_string());
+    }
+    let words = m.body.split_whitespace().count();
+    let [min, max] = brief.body_words;
+    if words < min || words > max {
+        reasons.push(format!("the body has {words} words; it must have between {min} and {max}"));
+    }
+    if m.cta.trim().is_empty() {
+        reasons.push("the call to action (cta) is empty".to_string());
+    }
+    check_fields(draft, brief, &mut reasons);
+    check_citations(draft, brief, &mut reasons);
+    reasons
+}
+
+/// Merge fields from the allowed list only, and no unfilled placeholders, in every field.
+fn check_fields(draft: &Draft, brief: &Brief, reasons: &mut Vec<String>) {
+    let m = &draft.message;
+    let allowed: Vec<String> = brief.allowed_tokens.iter().map(|t| format!("{{{{{t}}}}}")).collect();
+    for (name, text) in [("subject", &m.subject), ("preheader", &m.preheader), ("body", &m.body), ("cta", &m.cta)] {
+        let mut bad_tokens = BTreeSet::new();
+        for cap in merge_field().captures_iter(text) {
+            let token = cap[1].trim();
+            if !brief.allows(token) {
+                bad_tokens.insert(format!("{{{{{token}}}}}"));
+            }
+        }
+        for t in bad_tokens {
+            reasons.push(format!(
+                "the {name} uses the merge field {t}, which is not allowed (allowed: {})",
+                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+            ));
+        }
+        let without_fields = merge_field().replace_all(text, "");
+        let found: BTreeSet<&str> = placeholders().find_iter(&without_fields).map(|m| m.as_str()).collect();
+        for p in found {
+            let p: String = p.chars().take(40).collect();
+            reasons.push(format!("the {name} contains the unfilled placeholder {p:?}"));
+        }
+    }
+}
+
+/// At least one citation; each names a retrieved document and quotes its passages.
+fn check_citations(draft: &Draft, brief: &Brief, reasons: &mut Vec<String>) {
+    if draft.citations.is_empty() {
+        reasons.push("there are no citations; cite at least one retrieved passage by doc_id with a quote".into());
+        return;
+    }
+    let retrieved: Vec<&str> = brief.hits.iter().map(|h| h.doc_id.as_str()).collect();
+    for (i, c) in draft.citations.iter().enumerate() {
+        let n = i + 1;
+        let Some(hit) = brief.hits.iter().find(|h| h.doc_id == c.doc_id.trim()) else {
+            let id: String = c.doc_id.chars().take(60).collect();
+            reasons.push(format!(
+                "citation {n} cites doc_id {id:?}, which is not among the retrieved documents ({})",
+                retrieved.join(", ")
+            ));
+            continue;
+        };
+        let quote = core_of_quote(&c.quote);
+        if quote.chars().count() < MIN_QUOTE_CHARS {
+            reasons.push(format!(
+                "citation {n} ({}) has a quote too short to verify; copy at least one whole sentence",
+                hit.doc_id
+            ));
+            continue;
+        }
+        let found = hit.passages.iter().any(|p| normalize(&p.text).contains(&quote));
+        if !found {
+            reasons.push(format!(
+                "citation {n}: the quote is not in the retrieved passages of {}; copy the words exactly",
+                hit.doc_id
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_folds_case_space_quotes_and_dashes() {
+        assert_eq!(normalize("  It\u{2019}s  \u{201C}Warm\u{201D}\n\u{2014} really "), "it's \"warm\" - really");
+        assert_eq!(core_of_quote("\u{201C}\u{2026}members earn points.\u{201D}"), "members earn points");
+    }
+
+    #[test]
+    fn placeholders_and_merge_fields() {
+        let p = placeholders();
+        for bad in ["Best, [Your Name]", "Hi {name}", "<<FNAME>>", "Dear %FIRSTNAME%", "*|FNAME|*", "TODO"] {
+            assert!(p.is_match(bad), "{bad}");
+        }
+        assert!(!p.is_match("Hi there, 20% off today"));
+        let caps: Vec<String> =
+            merge_field().captures_iter("{{ first_name }} {{x|upper}}").map(|c| c[1].trim().into()).collect();
+        assert_eq!(caps, ["first_name", "x|upper"]);
+    }
+}

@@ -1,0 +1,120 @@
+//! Building the configured screener chain (`safety.providers`) from the campaign config and policy.
+//!
+//! `safety.endpoint` and `safety.api_key` configure the network provider of the chain; when both network
+//! providers are chained they configure `azure-content-safety`, and `openai-moderation` reads
+//! `OPENAI_BASE_URL` / `OPENAI_API_KEY`. Keys are references (`env:VAR`), never the key itself.
+
+use std::time::Duration;
+
+use cpo_common::config::Safety;
+use cpo_common::StepError;
+
+use crate::azure::AzureContentSafety;
+use crate::http::HttpOpts;
+use crate::offline::Offline;
+use crate::openai::OpenAiModeration;
+use crate::policy::Policy;
+use crate::screener::Screener;
+
+pub const OFFLINE: &str = "offline";
+pub const AZURE: &str = "azure-content-safety";
+pub const OPENAI: &str = "openai-moderation";
+pub const AZURE_ENDPOINT_ENV: &str = "AZURE_CONTENT_SAFETY_ENDPOINT";
+pub const AZURE_KEY_ENV: &str = "AZURE_CONTENT_SAFETY_KEY";
+pub const OPENAI_BASE_ENV: &str = "OPENAI_BASE_URL";
+pub const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
+
+/// The key named by a reference: `env:VAR`, or the provider's default variable when none is configured.
+fn resolve_key(reference: Option<&str>, default_env: &str, provider: &str) -> Result<String, StepError> {
+    let var = match reference {
+        None => default_env.to_string(),
+        Some(r) => match r.strip_prefix("env:") {
+            Some(var) if !var.is_empty() => var.to_string(),
+            _ => {
+                return Err(StepError::input(format!(
+                    "campaign field `safety.api_key`: {provider} needs `env:VAR` (the name of an environment \
+                     variable holding the key, never the key itself)"
+                )))
+            }
+        },
+    };
+    match std::env::var(&var) {
+        Ok(k) if !k.trim().is_empty() => Ok(k.trim().to_string()),
+        _ => Err(StepError::input(format!("{provider}: environment variable {var} (its API key) is not set"))),
+    }
+}
+
+/// The chain `cfg.providers` names, in order. Unknown names and missing endpoints are config errors.
+pub fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, StepError> {
+    if cfg.providers.is_empty() {
+        return Err(StepError::input("campaign field `safety.providers`: at least one provider is required"));
+    }
+    let opts = HttpOpts { timeout: Duration::from_secs(cfg.timeout_secs.max(1)), ..HttpOpts::default() };
+    let both = cfg.providers.iter().any(|p| p == AZURE) && cfg.providers.iter().any(|p| p == OPENAI);
+    let mut chain: Vec<Box<dyn Screener>> = Vec::new();
+    for name in &cfg.providers {
+        let screener: Box<dyn Screener> = match name.as_str() {
+            OFFLINE => Box::new(Offline),
+            AZURE => {
+                let endpoint =
+                    cfg.endpoint.clone().or_else(|| std::env::var(AZURE_ENDPOINT_ENV).ok()).ok_or_else(|| {
+                        StepError::input(format!(
+                            "campaign field `safety.endpoint`: {AZURE} needs an endpoint (or {AZURE_ENDPOINT_ENV})"
+                        ))
+                    })?;
+                let key = resolve_key(cfg.api_key.as_deref(), AZURE_KEY_ENV, AZURE)?;
+                Box::new(
+                    AzureContentSafety::new(&endpoint, key, opts.clone(), policy.azure.clone())
+                        .map_err(|e| StepError::internal(e.to_string()))?,
+                )
+            }
+            OPENAI => {
+                let (base, key) = if both {
+                    (std::env::var(OPENAI_BASE_ENV).ok(), resolve_key(None, OPENAI_KEY_ENV, OPENAI)?)
+                } else {
+                    (
+                        cfg.endpoint.clone().or_else(|| std::env::var(OPENAI_BASE_ENV).ok()),
+                        resolve_key(cfg.api_key.as_deref(), OPENAI_KEY_ENV, OPENAI)?,
+                    )
+                };
+                let base = base.unwrap_or_else(|| "https://api.openai.com".to_string());
+                Box::new(
+                    OpenAiModeration::new(&base, key, policy.openai.model.clone(), opts.clone())
+                        .map_err(|e| StepError::internal(e.to_string()))?,
+                )
+            }
+            other => {
+                return Err(StepError::input(format!(
+                    "campaign field `safety.providers`: unknown provider {other:?} (expected {OFFLINE}, {AZURE} or \
+                     {OPENAI})"
+                )))
+            }
+        };
+        chain.push(screener);
+    }
+    Ok(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let policy = Policy::bundled().unwrap();
+        let cfg = Safety { providers: vec!["offline".into(), "magic".into()], ..Safety::default() };
+        let e = build(&cfg, &policy).err().unwrap();
+        assert!(e.message.contains("safety.providers") && e.message.contains("magic"), "{e}");
+        let cfg = Safety { providers: vec![], ..Safety::default() };
+        assert!(build(&cfg, &policy).is_err());
+        let cfg = Safety {
+            providers: vec![AZURE.into()],
+            endpoint: Some("http://127.0.0.1:9".into()),
+            api_key: Some("sk-literal-key".into()),
+            ..Safety::default()
+        };
+        let e = build(&cfg, &policy).err().unwrap();
+        assert!(e.message.contains("env:VAR"), "{e}");
+        assert_eq!(build(&Safety::default(), &policy).unwrap().len(), 1);
+    }
+}

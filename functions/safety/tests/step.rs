@@ -1,0 +1,199 @@
+//! The safety step end to end on a `mem://` store: verdicts, fail-closed behaviour, the audit trail and its
+//! verification against edits, removals, swaps and truncation.
+
+use bytes::Bytes;
+use cpo_common::keys::RunKeys;
+use cpo_common::model::safety::{Decision, SafetyDoc};
+use cpo_common::model::variant::{Message, Usage, Variant, VariantStatus, VariantsDoc};
+use cpo_common::run::{self, StartOptions};
+use cpo_common::store::{self, StoreExt};
+use cpo_common::{Ctx, ErrorKind, Key, StepInput};
+use cpo_safety::audit;
+
+fn variant(segment: &str, tone: &str, status: VariantStatus, body: &str) -> Variant {
+    Variant {
+        variant_id: format!("{}-{tone}", cpo_common::keys::slug(segment)),
+        segment: segment.into(),
+        tone: tone.into(),
+        status,
+        message: Message {
+            subject: format!("{tone} news for you, {{{{first_name}}}}"),
+            preheader: "Winter range inside".into(),
+            body: body.into(),
+            cta: "Shop now".into(),
+        },
+        citations: vec![],
+        reasons: vec![],
+        provider: "offline".into(),
+        model: None,
+        attempts: 1,
+        usage: Usage::default(),
+    }
+}
+
+/// A run with one segment's variants; returns (ctx, run_id).
+async fn setup(csv: &'static [u8], campaign_yaml: Option<&str>, variants: Vec<Variant>) -> (Ctx, String) {
+    let store = store::open("mem://").unwrap();
+    if let Some(y) = campaign_yaml {
+        store.put(&Key::new("campaigns/weekly.yaml").unwrap(), Bytes::from(y.to_string())).await.unwrap();
+    }
+    let key = Key::new("incoming/weekly/customers.csv").unwrap();
+    store.put(&key, Bytes::from_static(csv)).await.unwrap();
+    let run = run::prepare(store.as_ref(), &key, &StartOptions::default()).await.unwrap();
+    let rk = RunKeys::new(&run.run_id).unwrap();
+    let doc = VariantsDoc {
+        run_id: run.run_id.clone(),
+        segment: "Champions".into(),
+        slug: "champions".into(),
+        variants,
+        no_content: false,
+        provider: "offline".into(),
+        model: None,
+        usage: Default::default(),
+    };
+    store.put_json(&rk.variants("Champions"), &doc).await.unwrap();
+    (Ctx::new(store), run.run_id)
+}
+
+fn input(run_id: &str) -> StepInput {
+    StepInput { run_id: run_id.into(), campaign: Some("weekly".into()), ..Default::default() }
+}
+
+fn standard_variants() -> Vec<Variant> {
+    vec![
+        variant(
+            "Champions",
+            "urgent",
+            VariantStatus::Shipped,
+            "Killer deals end Sunday. Our wool coats are to die for.",
+        ),
+        variant("Champions", "friendly", VariantStatus::Shipped, "Email jane.doe@example.com to claim your gift."),
+        variant("Champions", "informational", VariantStatus::Shipped, "Buy now or we will hurt you."),
+        variant("Champions", "calm", VariantStatus::Rejected, "Too short."),
+    ]
+}
+
+#[tokio::test]
+async fn screens_control_and_shipped_variants_fail_closed() {
+    let (ctx, run_id) = setup(b"customer_id\nC1\n", None, standard_variants()).await;
+    let out = cpo_safety::handle(input(&run_id), &ctx).await.unwrap();
+    assert_eq!(out.counts["approved"], 2);
+    assert_eq!(out.counts["blocked"], 2);
+    assert_eq!(out.counts["audit_records"], 4);
+
+    let rk = RunKeys::new(&run_id).unwrap();
+    let doc: SafetyDoc = ctx.store.get_json(&rk.safety()).await.unwrap();
+    assert!(doc.is_approved("control"));
+    assert!(doc.is_approved("champions-urgent"), "marketing idioms pass: {:?}", doc.verdicts);
+    assert!(!doc.is_approved("champions-friendly"));
+    assert!(!doc.is_approved("champions-informational"));
+    assert!(!doc.is_approved("champions-calm"), "a rejected variant is never approved");
+    assert!(doc.verdicts.iter().all(|v| v.variant_id != "champions-calm"), "rejected variants are not screened");
+    let friendly = doc.verdicts.iter().find(|v| v.variant_id == "champions-friendly").unwrap();
+    assert!(friendly.reasons.iter().any(|r| r.starts_with("pii_email")), "{:?}", friendly.reasons);
+    let info = doc.verdicts.iter().find(|v| v.variant_id == "champions-informational").unwrap();
+    assert!(info.reasons.iter().any(|r| r.starts_with("Violence")), "{:?}", info.reasons);
+
+    // No PII, customer id or screened text in the trail.
+    let trail = ctx.store.get(&Key::new(doc.audit_key.clone()).unwrap()).await.unwrap();
+    let trail = String::from_utf8(trail.to_vec()).unwrap();
+    for needle in ["jane.doe", "example.com", "C1", "Killer deals", "hurt you"] {
+        assert!(!trail.contains(needle), "audit holds {needle:?}");
+    }
+    assert_eq!(trail.lines().count(), 4);
+
+    let report = audit::verify(ctx.store.as_ref(), &run_id).await.unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.records, 4);
+
+    // A second invocation returns the stored result without screening again.
+    let again = cpo_safety::handle(input(&run_id), &ctx).await.unwrap();
+    assert_eq!(again, out);
+}
+
+#[tokio::test]
+async fn second_run_links_to_the_previous_trail() {
+    let (ctx, first) = setup(b"customer_id\nC1\n", None, standard_variants()).await;
+    cpo_safety::handle(input(&first), &ctx).await.unwrap();
+    let key = Key::new("incoming/weekly/customers.csv").unwrap();
+    ctx.store.put(&key, Bytes::from_static(b"customer_id\nC2\n")).await.unwrap();
+    let second = run::prepare(ctx.store.as_ref(), &key, &StartOptions::default()).await.unwrap().run_id;
+    assert_ne!(first, second);
+    cpo_safety::handle(input(&second), &ctx).await.unwrap();
+    let r1 = audit::verify(ctx.store.as_ref(), &first).await.unwrap();
+    let r2 = audit::verify(ctx.store.as_ref(), &second).await.unwrap();
+    assert!(r2.ok(), "{:?}", r2.problems);
+    let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(&second).unwrap().safety()).await.unwrap();
+    let trail = audit::read(ctx.store.as_ref(), &Key::new(doc.audit_key).unwrap()).await.unwrap().unwrap();
+    assert_eq!(trail[0].prev_key.as_deref(), Some(r1.key.as_str()));
+    assert_eq!(Some(trail[0].prev_hash.clone()), r1.last_hash);
+}
+
+/// Rewrite the run's audit object with `f` applied to its lines.
+async fn tamper(ctx: &Ctx, run_id: &str, f: impl FnOnce(&mut Vec<String>)) {
+    let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(run_id).unwrap().safety()).await.unwrap();
+    let key = Key::new(doc.audit_key).unwrap();
+    let body = String::from_utf8(ctx.store.get(&key).await.unwrap().to_vec()).unwrap();
+    let mut lines: Vec<String> = body.lines().map(str::to_string).collect();
+    f(&mut lines);
+    let mut text = lines.join("\n");
+    text.push('\n');
+    ctx.store.put(&key, Bytes::from(text)).await.unwrap();
+}
+
+#[tokio::test]
+async fn verify_detects_edit_removal_swap_and_truncation() {
+    type Edit = Box<dyn FnOnce(&mut Vec<String>)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        ("edit", Box::new(|l: &mut Vec<String>| l[2] = l[2].replace("\"blocked\"", "\"approved\""))),
+        ("remove", Box::new(|l: &mut Vec<String>| drop(l.remove(1)))),
+        ("swap", Box::new(|l: &mut Vec<String>| l.swap(1, 2))),
+        ("truncate", Box::new(|l: &mut Vec<String>| l.truncate(3))),
+        (
+            "re-hashed edit",
+            Box::new(|l: &mut Vec<String>| {
+                // A forger who recomputes the edited record's own hash still breaks the chain.
+                let mut v: serde_json::Value = serde_json::from_str(&l[2]).unwrap();
+                v["decision"] = "approved".into();
+                v["hash"] = audit::hash_value(&v).into();
+                l[2] = v.to_string();
+            }),
+        ),
+    ];
+    for (name, edit) in cases {
+        let (ctx, run_id) = setup(b"customer_id\nC1\n", None, standard_variants()).await;
+        cpo_safety::handle(input(&run_id), &ctx).await.unwrap();
+        assert!(audit::verify(ctx.store.as_ref(), &run_id).await.unwrap().ok());
+        tamper(&ctx, &run_id, edit).await;
+        let report = audit::verify(ctx.store.as_ref(), &run_id).await.unwrap();
+        assert!(!report.ok(), "{name} was not detected");
+    }
+}
+
+#[tokio::test]
+async fn nothing_screenable_fails_with_safety_unavailable() {
+    let yaml = "name: weekly\nsafety: {providers: [azure-content-safety], endpoint: 'http://127.0.0.1:9', \
+                api_key: 'env:CPO_TEST_SAFETY_KEY_UNREACHABLE', timeout_secs: 1}\n";
+    // SAFETY of the test: a variable name no other test uses.
+    std::env::set_var("CPO_TEST_SAFETY_KEY_UNREACHABLE", "test-key");
+    let (ctx, run_id) = setup(b"customer_id\nC1\n", Some(yaml), standard_variants()).await;
+    let err = cpo_safety::handle(input(&run_id), &ctx).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::SafetyUnavailable, "{err}");
+    assert!(!ctx.store.exists(&RunKeys::new(&run_id).unwrap().safety()).await.unwrap());
+}
+
+#[tokio::test]
+async fn policy_in_the_store_overrides_the_bundled_one() {
+    let (ctx, run_id) = setup(b"customer_id\nC1\n", None, standard_variants()).await;
+    let policy = "version: strict-1\nblocklist: [winter range]\nrequired_disclaimers:\n  - id: terms\n    \
+                  when: 'deals?'\n    text: 'Terms apply'\n";
+    ctx.store.put(&Key::new("policy/safety.yaml").unwrap(), Bytes::from_static(policy.as_bytes())).await.unwrap();
+    cpo_safety::handle(input(&run_id), &ctx).await.unwrap();
+    let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(&run_id).unwrap().safety()).await.unwrap();
+    assert_eq!(doc.policy_version, "strict-1");
+    let urgent = doc.verdicts.iter().find(|v| v.variant_id == "champions-urgent").unwrap();
+    assert_eq!(urgent.decision, Decision::Blocked);
+    assert!(urgent.reasons.iter().any(|r| r == "missing_disclaimer: terms"), "{:?}", urgent.reasons);
+    assert!(urgent.reasons.iter().any(|r| r.starts_with("blocklist")), "{:?}", urgent.reasons);
+    assert_eq!(doc.approved, 0);
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""make bench: end-to-end figures for CPO on this machine (never part of `make test`).
+
+For each size (default 250, 100k, 1M, 10M customers; BENCH_SIZES overrides) it generates customers with
+`cpo gen`, runs `cpo run --simulate-outcomes` on the offline providers into a fresh file:// store and prints per
+stage and in total: wall time, customers/s, peak RSS (the OS's VmHWM), bytes read/written through the store,
+provider calls, and a raw I/O baseline (reading and writing the same bytes with plain file I/O) with the ratio
+stage time / baseline. It re-runs the same input to show that a cached run makes zero provider calls, and
+measures Lambda cold start (binary sizes, time from exec to the first Runtime API request).
+Figures go to target/bench/<n>.json (and summary.json) so commits can be compared.
+"""
+
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+PROFILE_DIR = os.path.join(TARGET, "release")
+CPO = os.path.join(PROFILE_DIR, "cpo")
+OUT = os.path.join(TARGET, "bench")
+SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "250 100000 1000000 10000000").split()]
+FUNCTIONS = ["trigger", "segment", "retrieve", "generate", "safety", "experiment", "report"]
+PER_CUSTOMER = {"segment", "experiment:assign", "experiment:simulate", "experiment:ingest", "experiment:analyze"}
+
+
+def stage_name(task):
+    return task["function"] + (":" + task["action"] if task.get("action") else "")
+
+
+def raw_io_seconds(src, bytes_read, bytes_written):
+    """Plain file I/O of the same volume: read `bytes_read` from src (re-reading as needed), write `bytes_written`."""
+    chunk = 1 << 20
+    t0 = time.perf_counter()
+    left = bytes_read
+    while left > 0:
+        with open(src, "rb") as f:
+            while left > 0:
+                b = f.read(min(chunk, left))
+                if not b:
+                    break
+                left -= len(b)
+    buf = b"x" * chunk
+    with tempfile.NamedTemporaryFile(dir=OUT) as f:
+        left = bytes_written
+        while left > 0:
+            n = min(chunk, left)
+            f.write(buf[:n])
+            left -= n
+        f.flush()
+    return time.perf_counter() - t0
+
+
+def run_cpo(args, metrics):
+    t0 = time.perf_counter()
+    subprocess.run([CPO, *args, "--metrics-out", metrics], check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    with open(metrics) as f:
+        return wall, json.load(f)
+
+
+def bench_size(n):
+    csv = os.path.join(OUT, f"customers-{n}.csv")
+    if not os.path.exists(csv):
+        subprocess.run([CPO, "gen", "customers", "--n", str(n), "--seed", "7", "--out", csv], check=True)
+    store_dir = os.path.join(OUT, f"store-{n}")
+    shutil.rmtree(store_dir, ignore_errors=True)
+    store = "file://" + store_dir
+    args = ["run", "--input", csv, "--store", store, "--simulate-outcomes"]
+    wall, m = run_cpo(args, os.path.join(OUT, f"run-{n}.metrics.json"))
+    rewall, rem = run_cpo(args, os.path.join(OUT, f"rerun-{n}.metrics.json"))
+    stages = {}
+    for t in m["tasks"]:
+        s = stages.setdefault(stage_name(t), {"wall_ms": 0.0, "bytes_read": 0, "bytes_written": 0, "peak_rss_bytes": 0, "tasks": 0})
+        s["wall_ms"] += t["wall_ms"]
+        s["bytes_read"] += t["bytes_read"]
+        s["bytes_written"] += t["bytes_written"]
+        s["peak_rss_bytes"] = max(s["peak_rss_bytes"], t.get("peak_rss_bytes") or 0)
+        s["tasks"] += 1
+    for name, s in stages.items():
+        s["customers_per_s"] = n / (s["wall_ms"] / 1000) if s["wall_ms"] > 0 else None
+        if name in PER_CUSTOMER:
+            base = raw_io_seconds(csv, s["bytes_read"], s["bytes_written"])
+            s["raw_io_ms"] = base * 1000
+            s["ratio_to_raw_io"] = (s["wall_ms"] / 1000) / base if base > 0 else None
+    result = {
+        "customers": n,
+        "input_bytes": os.path.getsize(csv),
+        "wall_ms": wall * 1000,
+        "customers_per_s": n / wall,
+        "peak_rss_bytes": m["peak_rss_bytes"],
+        "bytes_read": m["bytes_read"],
+        "bytes_written": m["bytes_written"],
+        "provider_calls": m["provider_calls"],
+        "segments": None,
+        "rerun_wall_ms": rewall * 1000,
+        "rerun_provider_calls": rem.get("provider_calls_this_process", rem["provider_calls"]),
+        "stages": stages,
+    }
+    with open(os.path.join(OUT, f"{n}.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+class FirstRequest(http.server.BaseHTTPRequestHandler):
+    seen = None
+
+    def do_GET(self):
+        if FirstRequest.seen is None:
+            FirstRequest.seen = time.perf_counter()
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def cold_start():
+    """Time from exec to the first `GET /runtime/invocation/next`: everything `main` does before serving."""
+    out = {}
+    for fn in FUNCTIONS:
+        path = os.path.join(PROFILE_DIR, fn)
+        if not os.path.exists(path):
+            continue
+        FirstRequest.seen = None
+        srv = http.server.HTTPServer(("127.0.0.1", 0), FirstRequest)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{srv.server_port}", CPO_STORE="mem://",
+                   AWS_LAMBDA_FUNCTION_NAME=fn, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512", AWS_LAMBDA_FUNCTION_VERSION="1",
+                   AWS_REGION="eu-west-1", CPO_BUCKET="bench", CPO_CAMPAIGN_STATE_MACHINE_ARN="x",
+                   CPO_ANALYSIS_STATE_MACHINE_ARN="x")
+        t0 = time.perf_counter()
+        p = subprocess.Popen([path], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while FirstRequest.seen is None and time.perf_counter() - t0 < 10:
+            time.sleep(0.0005)
+        init_ms = (FirstRequest.seen - t0) * 1000 if FirstRequest.seen else None
+        p.kill()
+        p.wait()
+        srv.shutdown()
+        out[fn] = {"binary_bytes": os.path.getsize(path), "init_ms": init_ms}
+    return out
+
+
+def mib(b):
+    return f"{b / 1048576:.1f} MiB" if b else "-"
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    results = [bench_size(n) for n in SIZES]
+    cs = cold_start()
+    with open(os.path.join(OUT, "summary.json"), "w") as f:
+        json.dump({"sizes": results, "cold_start": cs, "machine": os.uname()._asdict(), "cpus": os.cpu_count()}, f, indent=2)
+    print(f"\n{'customers':>10} {'wall':>9} {'cust/s':>11} {'peak RSS':>10} {'read':>10} {'written':>10} {'calls':>6} {'re-run':>8} {'re-run calls':>12}")
+    for r in results:
+        print(f"{r['customers']:>10} {r['wall_ms']/1000:>8.2f}s {r['customers_per_s']:>11.0f} {mib(r['peak_rss_bytes']):>10} "
+              f"{mib(r['bytes_read']):>10} {mib(r['bytes_written']):>10} {r['provider_calls']:>6} {r['rerun_wall_ms']/1000:>7.2f}s {r['rerun_provider_calls']:>12}")
+    for r in results:
+        print(f"\nper stage, {r['customers']} customers")
+        print(f"  {'stage':<22} {'wall':>9} {'cust/s':>12} {'read':>10} {'written':>10} {'RSS at end':>11} {'raw I/O':>9} {'×raw':>6}")
+        for name, s in r["stages"].items():
+            ratio = f"{s['ratio_to_raw_io']:.1f}" if s.get("ratio_to_raw_io") else "-"
+            raw = f"{s['raw_io_ms']/1000:.3f}s" if s.get("raw_io_ms") is not None else "-"
+            cps = f"{s['customers_per_s']:.0f}" if s.get("customers_per_s") else "-"
+            print(f"  {name:<22} {s['wall_ms']/1000:>8.3f}s {cps:>12} {mib(s['bytes_read']):>10} {mib(s['bytes_written']):>10} {mib(s['peak_rss_bytes']):>11} {raw:>9} {ratio:>6}")
+    print("\nLambda cold start (release, this machine's architecture)")
+    for fn, c in cs.items():
+        init = f"{c['init_ms']:.1f} ms" if c["init_ms"] is not None else "-"
+        print(f"  {fn:<12} {mib(c['binary_bytes']):>10} init {init}")
+    print(f"\nJSON: {OUT}/<n>.json, {OUT}/summary.json")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
