@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cpo_common::keys::Key;
 use cpo_common::{Ctx, StepError, StepInput, StepOutput};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::asl::{Failure, TaskInvoker};
 use crate::metrics::Recorder;
@@ -122,37 +122,64 @@ impl TaskInvoker for LocalTasks {
             "arn:aws:states:::s3:getObject" => {
                 let key = Key::new(param("Key")).map_err(|e| bad(e.to_string()))?;
                 let body = self.ctx.store.get(&key).await.map_err(|e| bad(e.to_string()))?;
-                let input_type = reader_config.get("InputType").and_then(Value::as_str).unwrap_or("JSON");
-                parse_items(&key, &body, input_type).map_err(bad)
+                let text = std::str::from_utf8(&body).map_err(|_| bad(format!("{key}: not UTF-8")))?;
+                parse_items(text, reader_config).map_err(|e| bad(format!("{key}: {e}")))
             }
             other => Err(bad(format!("unsupported ItemReader resource {other:?}"))),
         }
     }
 }
 
-/// Items of an object as Step Functions' ItemReader reads them (CSV with a header row, JSON array, JSON lines).
-fn parse_items(key: &Key, body: &[u8], input_type: &str) -> Result<Vec<Value>, String> {
+/// Items of an object per `ReaderConfig.InputType`: JSON (an array), JSONL (one value a line) or CSV (rows as
+/// objects of strings, headers from the first row or `CSVHeaders`).
+pub fn parse_items(text: &str, config: &Value) -> Result<Vec<Value>, String> {
+    let input_type = config.get("InputType").and_then(Value::as_str).unwrap_or("JSON");
     match input_type {
-        "JSON" => serde_json::from_slice::<Vec<Value>>(body).map_err(|e| format!("{key}: not a JSON array: {e}")),
-        "JSONL" => body
-            .split(|b| *b == b'\n')
+        "JSON" => match serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))? {
+            Value::Array(items) => Ok(items),
+            _ => Err("a JSON ItemReader object must hold an array".into()),
+        },
+        "JSONL" => text
+            .lines()
             .enumerate()
-            .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-            .map(|(i, l)| serde_json::from_slice(l).map_err(|e| format!("{key}: line {}: {e}", i + 1)))
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
             .collect(),
         "CSV" => {
-            let mut r = csv::ReaderBuilder::new().from_reader(body);
-            let headers = r.headers().map_err(|e| format!("{key}: {e}"))?.clone();
-            r.records()
-                .map(|rec| {
-                    let rec = rec.map_err(|e| format!("{key}: {e}"))?;
-                    Ok(Value::Object(
-                        headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), Value::from(v))).collect(),
-                    ))
-                })
-                .collect()
+            let delimiter = match config.get("CSVDelimiter").and_then(Value::as_str) {
+                Some("PIPE") => b'|',
+                Some("SEMICOLON") => b';',
+                Some("SPACE") => b' ',
+                Some("TAB") => b'\t',
+                _ => b',',
+            };
+            let given = config.get("CSVHeaderLocation").and_then(Value::as_str) == Some("GIVEN");
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(delimiter)
+                .has_headers(!given)
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            let headers: Vec<String> = if given {
+                config
+                    .get("CSVHeaders")
+                    .and_then(Value::as_array)
+                    .map(|h| h.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default()
+            } else {
+                reader.headers().map_err(|e| e.to_string())?.iter().map(str::to_string).collect()
+            };
+            let mut items = Vec::new();
+            for (i, row) in reader.records().enumerate() {
+                let row = row.map_err(|e| format!("row {}: {e}", i + 1))?;
+                let mut obj = Map::new();
+                for (h, v) in headers.iter().zip(row.iter()) {
+                    obj.insert(h.clone(), Value::String(v.to_string()));
+                }
+                items.push(Value::Object(obj));
+            }
+            Ok(items)
         }
-        other => Err(format!("unsupported ItemReader InputType {other:?}")),
+        other => Err(format!("unsupported InputType {other:?}")),
     }
 }
 
@@ -170,10 +197,10 @@ mod tests {
 
     #[test]
     fn reads_items_like_step_functions() {
-        let key = Key::new("x.csv").unwrap();
-        let items = parse_items(&key, b"a,b\n1,x\n2,y\n", "CSV").unwrap();
+        let csv = json!({"InputType": "CSV"});
+        let items = parse_items("a,b\n1,x\n2,y\n", &csv).unwrap();
         assert_eq!(items, vec![json!({"a": "1", "b": "x"}), json!({"a": "2", "b": "y"})]);
-        assert_eq!(parse_items(&key, b"{\"a\":1}\n\n{\"a\":2}", "JSONL").unwrap().len(), 2);
-        assert!(parse_items(&key, b"{", "JSON").is_err());
+        assert_eq!(parse_items("{\"a\":1}\n\n{\"a\":2}", &json!({"InputType": "JSONL"})).unwrap().len(), 2);
+        assert!(parse_items("{", &json!({"InputType": "JSON"})).is_err());
     }
 }

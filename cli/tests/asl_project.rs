@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use cpo::asl::StateMachine;
 use cpo::cmd::sfn::{self, RunArgs};
+use cpo::tasks;
 use serde_json::{json, Value};
 use support::*;
 
@@ -170,27 +171,27 @@ async fn sfn_run_prints_the_output_or_the_error() {
 
 #[test]
 fn resources_resolve_to_project_functions() {
-    assert_eq!(sfn::function_of("${SegmentFunctionArn}"), Some("segment"));
-    assert_eq!(sfn::function_of("${ExperimentFunctionArn}"), Some("experiment"));
-    assert_eq!(sfn::function_of("arn:aws:lambda:eu-west-1:1:function:cpo-report"), Some("report"));
-    assert_eq!(sfn::function_of("${NopeFunctionArn}"), None);
+    assert_eq!(tasks::function_name("${SegmentFunctionArn}"), Some("segment"));
+    assert_eq!(tasks::function_name("${ExperimentFunctionArn}"), Some("experiment"));
+    assert_eq!(tasks::function_name("arn:aws:lambda:eu-west-1:1:function:cpo-report"), Some("report"));
+    assert_eq!(tasks::function_name("${NopeFunctionArn}"), None);
 }
 
 #[test]
 fn item_reader_formats() {
     let csv = "customer_id,spend\nc1,10\nc2,20\n";
     assert_eq!(
-        sfn::parse_items(csv, &json!({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"})).unwrap(),
+        tasks::parse_items(csv, &json!({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"})).unwrap(),
         vec![json!({"customer_id": "c1", "spend": "10"}), json!({"customer_id": "c2", "spend": "20"})]
     );
-    let given = sfn::parse_items(
+    let given = tasks::parse_items(
         "a|b\n",
         &json!({"InputType": "CSV", "CSVHeaderLocation": "GIVEN",
         "CSVHeaders": ["x", "y"], "CSVDelimiter": "PIPE"}),
     )
     .unwrap();
     assert_eq!(given, vec![json!({"x": "a", "y": "b"})]);
-    assert_eq!(sfn::parse_items("{\"a\":1}\n\n{\"a\":2}\n", &json!({"InputType": "JSONL"})).unwrap().len(), 2);
-    assert_eq!(sfn::parse_items("[1,2]", &json!({})).unwrap(), vec![json!(1), json!(2)]);
-    assert!(sfn::parse_items("{\"a\":1}\nnope", &json!({"InputType": "JSONL"})).unwrap_err().contains("line 2"));
+    assert_eq!(tasks::parse_items("{\"a\":1}\n\n{\"a\":2}\n", &json!({"InputType": "JSONL"})).unwrap().len(), 2);
+    assert_eq!(tasks::parse_items("[1,2]", &json!({})).unwrap(), vec![json!(1), json!(2)]);
+    assert!(tasks::parse_items("{\"a\":1}\nnope", &json!({"InputType": "JSONL"})).unwrap_err().contains("line 2"));
 }
