@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// The execution name (`$$.Execution.Name`); a UUID when omitted.
     #[arg(long, default_value = "")]
     pub name: String,
+    /// Trace state transitions, retries and waits on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -82,10 +85,21 @@ pub async fn outcome(run: &RunArgs, invoker: Arc<dyn TaskInvoker>) -> (Option<Va
             return (None, 1);
         }
     };
-    let opts = Options { execution_name: run.name.clone(), time_scale: run.time_scale, on_event: None };
+    let on_event: Option<asl::EventSink> = run.verbose.then(|| Arc::new(trace) as asl::EventSink);
+    let opts = Options { execution_name: run.name.clone(), time_scale: run.time_scale, on_event };
     match asl::execute(&machine, input, invoker, &opts).await {
         Ok(output) => (Some(output), 0),
         Err(f) => (Some(json!({"error": f.error, "cause": f.cause})), 1),
+    }
+}
+
+fn trace(event: &asl::Event) {
+    match event {
+        asl::Event::StateEntered { name, kind } => eprintln!("→ {name} ({kind})"),
+        asl::Event::StateExited { name } => eprintln!("✓ {name}"),
+        asl::Event::StateFailed { name, error } => eprintln!("✗ {name}: {error}"),
+        asl::Event::Retry { state, attempt, error } => eprintln!("↻ {state}: retry {attempt} after {error}"),
+        asl::Event::Sleep { state, seconds } => eprintln!("… {state}: waiting {seconds}s"),
     }
 }
 
