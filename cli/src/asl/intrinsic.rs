@@ -131,7 +131,7 @@ impl Call {
                 let pieces = match &self.args[0] {
                     Arg::Str(_, pieces) => pieces.clone(),
                     _ => match &args[0] {
-                        Value::String(s) => format_pieces(s).map_err(|e| self.fail(e))?,
+                        Value::String(s) => format_pieces(s),
                         other => return Err(self.fail(format!("the template is {}, not a string", kind(other)))),
                     },
                 };
@@ -358,15 +358,19 @@ fn num_eq(x: &Number, y: &Number) -> bool {
 }
 
 /// Split a Format template held in a value (not a literal) into text and `{}` holes.
-fn format_pieces(s: &str) -> Result<Vec<Piece>, String> {
+fn format_pieces(s: &str) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => match chars.next() {
-                Some(e @ ('{' | '}' | '\\' | '\'')) => text.push(e),
-                _ => return Err("the template holds an open escape '\\'".into()),
+            // Data is not source text: an escape is honoured, any other backslash is kept as it is.
+            '\\' => match chars.peek() {
+                Some(&e @ ('{' | '}' | '\\' | '\'')) => {
+                    chars.next();
+                    text.push(e);
+                }
+                _ => text.push('\\'),
             },
             '{' if chars.peek() == Some(&'}') => {
                 chars.next();
@@ -377,7 +381,7 @@ fn format_pieces(s: &str) -> Result<Vec<Piece>, String> {
         }
     }
     pieces.push(Piece::Text(text));
-    Ok(pieces)
+    pieces
 }
 
 struct Parser<'t> {
