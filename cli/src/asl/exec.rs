@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::definition::{Graph, Kind, MapSpec, NumOrPath, Source, State, Wait};
 use super::errors::{self, Failure};
-use super::path::Path;
+use super::path::{Context, Path};
 use super::template::{truncate, Template};
 use super::{Event, EventSink, TaskInvoker};
 
@@ -26,8 +26,9 @@ pub struct Exec {
     pub invoker: Arc<dyn TaskInvoker>,
     pub on_event: Option<EventSink>,
     pub time_scale: f64,
-    /// `$$.Execution` and `$$.StateMachine`.
+    /// `$$.Execution` (without `Input`, kept apart in `execution_input`) and `$$.StateMachine`.
     pub execution: Value,
+    pub execution_input: Arc<Value>,
     pub state_machine: Value,
     pub rng: Mutex<StdRng>,
 }
@@ -54,15 +55,18 @@ impl Exec {
         }
     }
 
-    fn context(&self, state: &str, entered: &str, retry_count: u32) -> Value {
-        json!({
-            "Execution": self.execution,
-            "StateMachine": self.state_machine,
-            "State": {"Name": state, "EnteredTime": entered, "RetryCount": retry_count},
-        })
+    fn context(&self, state: &str, entered: &str, retry_count: u32) -> Context {
+        Context {
+            doc: json!({
+                "Execution": self.execution,
+                "StateMachine": self.state_machine,
+                "State": {"Name": state, "EnteredTime": entered, "RetryCount": retry_count},
+            }),
+            execution_input: self.execution_input.clone(),
+        }
     }
 
-    fn eval(&self, t: &Template, input: &Value, context: &Value) -> Result<Value, Failure> {
+    fn eval(&self, t: &Template, input: &Value, context: &Context) -> Result<Value, Failure> {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         t.eval(input, context, &mut rng)
     }
@@ -125,8 +129,7 @@ impl Exec {
                         None => None,
                         Some(Source::Lit(t)) => Some(t.clone()),
                         Some(Source::Path(p)) => {
-                            let doc = if p.context { &ctx } else { &raw };
-                            match p.select(doc).map_err(|_| invalid_path(p, "input", doc))? {
+                            match ctx.resolve(p, &raw).map_err(|_| invalid_path(p, "input", &raw))? {
                                 Value::String(s) => Some(s),
                                 other => {
                                     return Err(errors::runtime(format!(
@@ -259,7 +262,7 @@ impl Exec {
     }
 
     /// One attempt: the state's work and its ResultSelector.
-    async fn attempt(self: &Arc<Self>, state: &Arc<State>, effective: &Value, ctx: &Value) -> Result<Value, Failure> {
+    async fn attempt(self: &Arc<Self>, state: &Arc<State>, effective: &Value, ctx: &Context) -> Result<Value, Failure> {
         let payload = || -> Result<Value, Failure> {
             match &state.parameters {
                 Some(t) => self.eval(t, effective, ctx),
@@ -327,7 +330,7 @@ impl Exec {
         state: &Arc<State>,
         spec: &MapSpec,
         effective: &Value,
-        ctx: &Value,
+        ctx: &Context,
     ) -> Result<Value, Failure> {
         let items = match &spec.reader {
             Some(reader) => {
@@ -374,7 +377,7 @@ impl Exec {
             inputs.push(match &spec.item_selector {
                 Some(t) => {
                     let mut c = ctx.clone();
-                    c["Map"] = json!({"Item": {"Index": index, "Value": item}});
+                    c.doc["Map"] = json!({"Item": {"Index": index, "Value": item}});
                     self.eval(t, effective, &c)?
                 }
                 None => item,
@@ -466,7 +469,7 @@ impl Exec {
         b: &super::definition::Batcher,
         inputs: Vec<Value>,
         effective: &Value,
-        ctx: &Value,
+        ctx: &Context,
     ) -> Result<Vec<Value>, Failure> {
         let max_items = match &b.max_items {
             Some(m) => number(m, effective, "MaxItemsPerBatchPath")? as usize,

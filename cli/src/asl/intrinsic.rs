@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Number, Value};
 
 use super::errors::{self, Failure};
-use super::path::Path;
+use super::path::{Context, Path};
 
 /// The intrinsic functions of the JSONPath query language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,17 +104,15 @@ impl Call {
 
     /// Evaluate with `input` as `$` and `context` as `$$`; `rng` serves `States.MathRandom` and `States.UUID`
     /// when no seed is given.
-    pub fn eval(&self, input: &Value, context: &Value, rng: &mut rand::rngs::StdRng) -> Result<Value, Failure> {
+    pub fn eval(&self, input: &Value, context: &Context, rng: &mut rand::rngs::StdRng) -> Result<Value, Failure> {
         let mut args = Vec::with_capacity(self.args.len());
         for arg in &self.args {
             args.push(match arg {
                 Arg::Str(s, _) => Value::String(s.clone()),
                 Arg::Lit(v) => v.clone(),
-                Arg::Path(p) => {
-                    let doc = if p.context { context } else { input };
-                    p.select(doc)
-                        .map_err(|e| errors::runtime(format!("{}: argument {}: {}", self.name, p.text, e.0)))?
-                }
+                Arg::Path(p) => context
+                    .resolve(p, input)
+                    .map_err(|e| errors::runtime(format!("{}: argument {}: {}", self.name, p.text, e.0)))?,
                 Arg::Call(c) => c.eval(input, context, rng)?,
             });
         }
