@@ -131,3 +131,9 @@ async fn a_missing_argument_path_is_states_runtime() {
     let err = eval("States.ArrayLength($.nope)", json!({})).await.unwrap_err();
     assert_eq!(err.error, "States.Runtime");
 }
+
+#[tokio::test]
+async fn a_format_template_from_data_keeps_stray_backslashes() {
+    let input = json!({"t": r"C:\dir\ {} \{literal\}", "v": "x"});
+    assert_eq!(ok("States.Format($.t, $.v)", input).await, r"C:\dir\ x {literal}");
+}

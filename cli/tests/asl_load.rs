@@ -25,7 +25,7 @@ fn structural_errors_name_the_field() {
         ),
         (
             json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "B": {"Type": "Succeed"}}}),
-            r#"state "B": field "": the state is not reachable"#,
+            r#"state "B": the state is not reachable from StartAt "A""#,
         ),
         (
             json!({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}),

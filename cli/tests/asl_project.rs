@@ -154,6 +154,7 @@ fn sfn_args(file: &str, input: &str) -> RunArgs {
         store: "mem://".into(),
         time_scale: 0.0,
         name: "cli".into(),
+        verbose: false,
     }
 }
 
@@ -194,4 +195,70 @@ fn item_reader_formats() {
     assert_eq!(tasks::parse_items("{\"a\":1}\n\n{\"a\":2}\n", &json!({"InputType": "JSONL"})).unwrap().len(), 2);
     assert_eq!(tasks::parse_items("[1,2]", &json!({})).unwrap(), vec![json!(1), json!(2)]);
     assert!(tasks::parse_items("{\"a\":1}\nnope", &json!({"InputType": "JSONL"})).unwrap_err().contains("line 2"));
+}
+
+#[tokio::test]
+async fn function_invoker_maps_inputs_errors_and_store_items() {
+    use cpo::asl::TaskInvoker;
+    use cpo_common::keys::Key;
+    let store = cpo_common::store::open("mem://").unwrap();
+    let csv = "customer_id,spend\nc1,10\nc2,20\nc3,30\n";
+    store.put(&Key::new("runs/r1/shards/part-0.csv").unwrap(), bytes::Bytes::from(csv)).await.unwrap();
+    store.put(&Key::new("runs/r1/shards/part-1.csv").unwrap(), bytes::Bytes::from(csv)).await.unwrap();
+    let invoker = sfn::FunctionInvoker::new(store);
+
+    let err = invoker.invoke("${SegmentFunctionArn}", json!({"campaign": "c"})).await.unwrap_err();
+    assert_eq!(err.error, "Cpo.InputInvalid", "a step input without run_id: {}", err.cause);
+    let err = invoker.invoke("${WeatherFunctionArn}", json!({"run_id": "r"})).await.unwrap_err();
+    assert_eq!(err.error, "States.TaskFailed");
+
+    let rows = invoker
+        .read_items(
+            "arn:aws:states:::s3:getObject",
+            &json!({"Bucket": "ignored", "Key": "runs/r1/shards/part-0.csv"}),
+            &json!({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2], json!({"customer_id": "c3", "spend": "30"}));
+    let listed = invoker
+        .read_items("arn:aws:states:::s3:listObjectsV2", &json!({"Prefix": "runs/r1/shards/"}), &json!({}))
+        .await
+        .unwrap();
+    let mut keys: Vec<&str> = listed.iter().filter_map(|o| o["Key"].as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, vec!["runs/r1/shards/part-0.csv", "runs/r1/shards/part-1.csv"]);
+    let err = invoker
+        .read_items("arn:aws:states:::s3:getObject", &json!({"Key": "runs/r1/missing.csv"}), &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, "States.ItemReaderFailed");
+    let err = invoker.read_items("arn:aws:states:::s3:getObject", &json!({"Key": "../etc/passwd"}), &json!({})).await;
+    assert!(err.is_err(), "keys stay inside the store");
+}
+
+#[tokio::test]
+async fn a_sharded_distributed_map_reads_the_store_through_the_runner() {
+    let store = cpo_common::store::open("mem://").unwrap();
+    for part in 0..3 {
+        let key = cpo_common::keys::Key::new(format!("runs/r1/shards/part-{part}.jsonl")).unwrap();
+        store.put(&key, bytes::Bytes::from("{\"id\":1}\n{\"id\":2}\n")).await.unwrap();
+    }
+    let def = json!({"StartAt": "Shards", "States": {"Shards": {"Type": "Map", "MaxConcurrency": 2,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": "b", "Prefix.$": "$.prefix"}},
+        "ItemSelector": {"key.$": "$$.Map.Item.Value.Key"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "Rows",
+            "States": {"Rows": {"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSONL"}, "Parameters": {"Bucket": "b", "Key.$": "$.key"}},
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+                "End": true}}},
+        "End": true}}});
+    let m = machine(def);
+    let opts = cpo::asl::Options { execution_name: "shards".into(), time_scale: 0.0, on_event: None };
+    let out =
+        cpo::asl::execute(&m, json!({"prefix": "runs/r1/shards/"}), Arc::new(sfn::FunctionInvoker::new(store)), &opts)
+            .await
+            .unwrap();
+    assert_eq!(out, json!([[{"id": 1}, {"id": 2}], [{"id": 1}, {"id": 2}], [{"id": 1}, {"id": 2}]]));
 }

@@ -430,3 +430,72 @@ async fn parallel_failure_is_retried_and_caught() {
     let out = run(def, json!({}), fake).await.unwrap();
     assert_eq!(out, json!({"p": ["ok", "bad"], "err": {"Error": "Hard", "Cause": "always"}}));
 }
+
+// ---------- more ResultPath / OutputPath corner cases ----------
+
+#[tokio::test]
+async fn result_path_overwrites_an_existing_node_and_writes_array_slots() {
+    let fake = Arc::new(Fake::new(|_, _, _| Ok(json!({"new": true}))));
+    let input = json!({"master": {"detail": [1, 2, 3], "other": 0}});
+    let def = single(json!({"Type": "Task", "Resource": "r", "ResultPath": "$.master.detail"}));
+    let out = run(def, input.clone(), fake.clone()).await.unwrap();
+    assert_eq!(out, json!({"master": {"detail": {"new": true}, "other": 0}}));
+    let def = single(json!({"Type": "Task", "Resource": "r", "ResultPath": "$.master.detail[1]"}));
+    let out = run(def, input.clone(), fake.clone()).await.unwrap();
+    assert_eq!(out, json!({"master": {"detail": [1, {"new": true}, 3], "other": 0}}));
+    let def = single(json!({"Type": "Task", "Resource": "r", "ResultPath": "$.master.detail[7]"}));
+    assert_eq!(run(def, input, fake).await.unwrap_err().error, "States.ResultPathMatchFailure");
+}
+
+#[tokio::test]
+async fn output_path_that_matches_nothing_is_runtime_and_indefinite_paths_select_arrays() {
+    let fake = Arc::new(Fake::echo());
+    let def = single(json!({"Type": "Pass", "OutputPath": "$.nope"}));
+    assert_eq!(run(def, json!({"a": 1}), fake.clone()).await.unwrap_err().error, "States.Runtime");
+    let def = single(json!({"Type": "Pass", "InputPath": "$.a[0:2]"}));
+    assert_eq!(run(def, json!({"a": [1, 2, 3, 4]}), fake.clone()).await.unwrap(), json!([1, 2]));
+    let def = single(json!({"Type": "Pass", "OutputPath": "$.items[*].id"}));
+    assert_eq!(run(def, json!({"items": [{"id": 1}, {"id": 2}]}), fake).await.unwrap(), json!([1, 2]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_and_backoff_are_scaled_by_time_scale() {
+    let def = json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 10, "Next": "T"},
+        "T": {"Type": "Task", "Resource": "r", "End": true, "Retry": [{"ErrorEquals": ["E"], "IntervalSeconds": 4}]}}});
+    let fake = Arc::new(Fake::new(|_, _, n| if n == 0 { Err(fail("E", "once")) } else { Ok(json!(1)) }));
+    let start = tokio::time::Instant::now();
+    let opts = cpo::asl::Options { execution_name: "t".into(), time_scale: 0.5, on_event: None };
+    cpo::asl::execute(&machine(def), json!({}), fake, &opts).await.unwrap();
+    assert_eq!(start.elapsed().as_secs_f64().round(), 7.0, "(10 + 4) × 0.5 on the paused clock");
+}
+
+#[tokio::test]
+async fn a_machine_seed_makes_uuid_and_random_deterministic() {
+    let def = single(
+        json!({"Type": "Pass", "Parameters": {"id.$": "States.UUID()", "n.$": "States.MathRandom(0, 1000000)"}}),
+    );
+    let a = run(def.clone(), json!({}), Arc::new(Fake::echo())).await.unwrap();
+    let b = run(def, json!({}), Arc::new(Fake::echo())).await.unwrap();
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn execution_timeout_seconds() {
+    struct Slow;
+    #[async_trait::async_trait]
+    impl cpo::asl::TaskInvoker for Slow {
+        async fn invoke(&self, _: &str, _: Value) -> Result<Value, cpo::asl::Failure> {
+            std::future::pending().await
+        }
+        async fn read_items(&self, _: &str, _: &Value, _: &Value) -> Result<Vec<Value>, cpo::asl::Failure> {
+            Ok(vec![])
+        }
+    }
+    tokio::time::pause();
+    let def =
+        json!({"TimeoutSeconds": 5, "StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "r", "End": true}}});
+    let opts = cpo::asl::Options::default();
+    let err = cpo::asl::execute(&machine(def), json!({}), Arc::new(Slow), &opts).await.unwrap_err();
+    assert_eq!(err.error, "States.Timeout");
+}

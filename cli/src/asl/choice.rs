@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::errors::{self, Failure};
 use super::intrinsic::json_eq;
-use super::path::Path;
+use super::path::{Context, Path};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -149,7 +149,7 @@ impl Rule {
     }
 
     /// Evaluate against `input` (`$`) and `context` (`$$`).
-    pub fn eval(&self, input: &Value, context: &Value) -> Result<bool, Failure> {
+    pub fn eval(&self, input: &Value, context: &Context) -> Result<bool, Failure> {
         match self {
             Rule::And(rules) => {
                 for r in rules {
@@ -169,11 +169,10 @@ impl Rule {
             }
             Rule::Not(r) => Ok(!r.eval(input, context)?),
             Rule::Data { variable, op } => {
-                let doc = if variable.context { context } else { input };
                 if let Op::Test(Test::Present, want) = op {
-                    return Ok(variable.exists(doc) == *want);
+                    return Ok(context.exists(variable, input) == *want);
                 }
-                let value = variable.select(doc).map_err(|_| {
+                let value = context.resolve(variable, input).map_err(|_| {
                     errors::runtime(format!(
                         "Invalid path '{}': The choice state's condition path references an invalid value.",
                         variable.text
@@ -185,16 +184,13 @@ impl Rule {
                     Op::Compare(kind, cmp, operand) => {
                         let other = match operand {
                             Operand::Lit(v) => v.clone(),
-                            Operand::Path(p) => {
-                                let doc = if p.context { context } else { input };
-                                p.select(doc).map_err(|_| {
-                                    errors::runtime(format!(
-                                        "Invalid path '{}': The choice state's comparison path references an \
+                            Operand::Path(p) => context.resolve(p, input).map_err(|_| {
+                                errors::runtime(format!(
+                                    "Invalid path '{}': The choice state's comparison path references an \
                                          invalid value.",
-                                        p.text
-                                    ))
-                                })?
-                            }
+                                    p.text
+                                ))
+                            })?,
                         };
                         Ok(compare(*kind, &value, &other).is_some_and(|ord| holds(*cmp, ord)))
                     }

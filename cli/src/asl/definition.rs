@@ -131,9 +131,10 @@ impl At {
     fn err(&self, field: &str, msg: impl std::fmt::Display) -> String {
         let field = format!("{}{}", self.prefix, field);
         let field = field.trim_end_matches('.');
-        match &self.state {
-            Some(s) => format!("state {s:?}: field {field:?}: {msg}"),
-            None => format!("field {field:?}: {msg}"),
+        match (&self.state, field.is_empty()) {
+            (Some(s), true) => format!("state {s:?}: {msg}"),
+            (Some(s), false) => format!("state {s:?}: field {field:?}: {msg}"),
+            (None, _) => format!("field {field:?}: {msg}"),
         }
     }
 
@@ -163,13 +164,12 @@ pub fn load(doc: &Value) -> R<Graph> {
         None => None,
         Some(v) => Some(positive_int(v).ok_or_else(|| at.err("TimeoutSeconds", "must be a positive integer"))?),
     };
-    let mut graph = load_graph(obj, &at, false)?;
+    let mut graph = load_graph(obj, &at)?;
     graph.timeout_seconds = timeout_seconds;
     Ok(graph)
 }
 
-fn load_graph(obj: &Map<String, Value>, at: &At, top_states_named: bool) -> R<Graph> {
-    let _ = top_states_named;
+fn load_graph(obj: &Map<String, Value>, at: &At) -> R<Graph> {
     let start_at = obj
         .get("StartAt")
         .ok_or_else(|| at.err("StartAt", "missing"))?
@@ -500,7 +500,7 @@ fn load_subgraph(obj: &Map<String, Value>, at: &At, processor: bool) -> R<Graph>
             _ => return Err(at.err(key, "unknown or unsupported field")),
         }
     }
-    load_graph(obj, at, true)
+    load_graph(obj, at)
 }
 
 fn load_map(obj: &Map<String, Value>, at: &At) -> R<MapSpec> {

@@ -26,16 +26,16 @@ pub fn is_terminal(name: &str) -> bool {
     name == RUNTIME
 }
 
-/// Does a Retrier's or Catcher's `ErrorEquals` match `error`, raised by a state of type `state_type`?
-/// `States.ALL` matches every error but the terminal ones and `States.DataLimitExceeded`, which only an explicit
-/// name catches; `States.TaskFailed` matches any error a Task raises except `States.Timeout`.
-pub fn matches(error_equals: &[String], error: &str, raised_by_task: bool) -> bool {
+/// Does a Retrier's or Catcher's `ErrorEquals` match `error`? `States.ALL` matches every error but the terminal
+/// ones and `States.DataLimitExceeded`, which only an explicit name catches; `States.TaskFailed` "acts as a
+/// wildcard that matches any known error name except for States.Timeout" (developer guide).
+pub fn matches(error_equals: &[String], error: &str) -> bool {
     if is_terminal(error) {
         return false;
     }
     error_equals.iter().any(|name| match name.as_str() {
         ALL => error != DATA_LIMIT_EXCEEDED,
-        TASK_FAILED => raised_by_task && error != TIMEOUT && error != DATA_LIMIT_EXCEEDED,
+        TASK_FAILED => error != TIMEOUT && error != DATA_LIMIT_EXCEEDED,
         other => other == error,
     })
 }
@@ -50,16 +50,17 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(matches(&names(&[ALL]), "Cpo.Internal", true));
-        assert!(matches(&names(&[ALL]), TIMEOUT, true));
-        assert!(!matches(&names(&[ALL]), RUNTIME, true));
-        assert!(!matches(&names(&[RUNTIME]), RUNTIME, true));
-        assert!(!matches(&names(&[ALL]), DATA_LIMIT_EXCEEDED, true));
-        assert!(matches(&names(&[DATA_LIMIT_EXCEEDED]), DATA_LIMIT_EXCEEDED, true));
-        assert!(matches(&names(&[TASK_FAILED]), "Lambda.Unknown", true));
-        assert!(!matches(&names(&[TASK_FAILED]), TIMEOUT, true));
-        assert!(!matches(&names(&[TASK_FAILED]), "Cpo.Internal", false));
-        assert!(matches(&names(&["A", "B"]), "B", false));
-        assert!(!matches(&names(&["A"]), "a", false));
+        assert!(matches(&names(&[ALL]), "Cpo.Internal"));
+        assert!(matches(&names(&[ALL]), TIMEOUT));
+        assert!(!matches(&names(&[ALL]), RUNTIME));
+        assert!(!matches(&names(&[RUNTIME]), RUNTIME));
+        assert!(!matches(&names(&[ALL]), DATA_LIMIT_EXCEEDED));
+        assert!(matches(&names(&[DATA_LIMIT_EXCEEDED]), DATA_LIMIT_EXCEEDED));
+        assert!(matches(&names(&[TASK_FAILED]), "Lambda.Unknown"));
+        assert!(!matches(&names(&[TASK_FAILED]), TIMEOUT));
+        assert!(matches(&names(&[TASK_FAILED]), "Cpo.Internal"));
+        assert!(!matches(&names(&[TASK_FAILED]), RUNTIME));
+        assert!(matches(&names(&["A", "B"]), "B"));
+        assert!(!matches(&names(&["A"]), "a"));
     }
 }

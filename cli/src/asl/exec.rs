@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::definition::{Graph, Kind, MapSpec, NumOrPath, Source, State, Wait};
 use super::errors::{self, Failure};
-use super::path::Path;
+use super::path::{Context, Path};
 use super::template::{truncate, Template};
 use super::{Event, EventSink, TaskInvoker};
 
@@ -26,8 +26,9 @@ pub struct Exec {
     pub invoker: Arc<dyn TaskInvoker>,
     pub on_event: Option<EventSink>,
     pub time_scale: f64,
-    /// `$$.Execution` and `$$.StateMachine`.
+    /// `$$.Execution` (without `Input`, kept apart in `execution_input`) and `$$.StateMachine`.
     pub execution: Value,
+    pub execution_input: Arc<Value>,
     pub state_machine: Value,
     pub rng: Mutex<StdRng>,
 }
@@ -54,15 +55,18 @@ impl Exec {
         }
     }
 
-    fn context(&self, state: &str, entered: &str, retry_count: u32) -> Value {
-        json!({
-            "Execution": self.execution,
-            "StateMachine": self.state_machine,
-            "State": {"Name": state, "EnteredTime": entered, "RetryCount": retry_count},
-        })
+    fn context(&self, state: &str, entered: &str, retry_count: u32) -> Context {
+        Context {
+            doc: json!({
+                "Execution": self.execution,
+                "StateMachine": self.state_machine,
+                "State": {"Name": state, "EnteredTime": entered, "RetryCount": retry_count},
+            }),
+            execution_input: self.execution_input.clone(),
+        }
     }
 
-    fn eval(&self, t: &Template, input: &Value, context: &Value) -> Result<Value, Failure> {
+    fn eval(&self, t: &Template, input: &Value, context: &Context) -> Result<Value, Failure> {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         t.eval(input, context, &mut rng)
     }
@@ -125,8 +129,7 @@ impl Exec {
                         None => None,
                         Some(Source::Lit(t)) => Some(t.clone()),
                         Some(Source::Path(p)) => {
-                            let doc = if p.context { &ctx } else { &raw };
-                            match p.select(doc).map_err(|_| invalid_path(p, "input", doc))? {
+                            match ctx.resolve(p, &raw).map_err(|_| invalid_path(p, "input", &raw))? {
                                 Value::String(s) => Some(s),
                                 other => {
                                     return Err(errors::runtime(format!(
@@ -211,20 +214,18 @@ impl Exec {
         let mut retries = 0u32;
         loop {
             let ctx = self.context(&state.name, entered, retries);
-            let (failure, from_task) = match self.attempt(state, effective, &ctx).await {
+            let failure = match self.attempt(state, effective, &ctx).await {
                 Ok(result) => match finish(state, raw, result) {
                     Ok(out) => return Ok((out, state.next.clone())),
-                    Err(f) => (f, false),
+                    Err(f) => f,
                 },
-                Err(e) => e,
+                Err(f) => f,
             };
             if errors::is_terminal(&failure.error) {
                 return Err(failure);
             }
             // The first Retrier whose ErrorEquals matches decides; once it is spent, the error goes to Catch.
-            if let Some(i) =
-                state.retry.iter().position(|r| errors::matches(&r.error_equals, &failure.error, from_task))
-            {
+            if let Some(i) = state.retry.iter().position(|r| errors::matches(&r.error_equals, &failure.error)) {
                 let retrier = &state.retry[i];
                 if used[i] < retrier.max_attempts {
                     let delay = {
@@ -244,7 +245,7 @@ impl Exec {
                 }
             }
             for catcher in &state.catch {
-                if errors::matches(&catcher.error_equals, &failure.error, from_task) {
+                if errors::matches(&catcher.error_equals, &failure.error) {
                     let error_output = json!({"Error": failure.error, "Cause": failure.cause});
                     let out = match &catcher.result_path {
                         None => raw.clone(),
@@ -260,15 +261,8 @@ impl Exec {
         }
     }
 
-    /// One attempt: the state's work and its ResultSelector. The flag tells whether the error came from the
-    /// task itself (what `States.TaskFailed` matches).
-    async fn attempt(
-        self: &Arc<Self>,
-        state: &Arc<State>,
-        effective: &Value,
-        ctx: &Value,
-    ) -> Result<Value, (Failure, bool)> {
-        let own = |f: Failure| (f, false);
+    /// One attempt: the state's work and its ResultSelector.
+    async fn attempt(self: &Arc<Self>, state: &Arc<State>, effective: &Value, ctx: &Context) -> Result<Value, Failure> {
         let payload = || -> Result<Value, Failure> {
             match &state.parameters {
                 Some(t) => self.eval(t, effective, ctx),
@@ -277,11 +271,11 @@ impl Exec {
         };
         let result = match &state.kind {
             Kind::Task { resource, timeout } => {
-                let input = payload().map_err(own)?;
-                check_size(&input, "input", &state.name).map_err(own)?;
+                let input = payload()?;
+                check_size(&input, "input", &state.name)?;
                 let timeout = match timeout {
                     None => None,
-                    Some(t) => Some(number(t, effective, "TimeoutSecondsPath").map_err(own)?),
+                    Some(t) => Some(number(t, effective, "TimeoutSecondsPath")?),
                 };
                 let call = self.invoker.invoke(resource, input);
                 let result = match timeout {
@@ -294,12 +288,12 @@ impl Exec {
                     },
                     _ => call.await,
                 };
-                let result = result.map_err(|f| (f, true))?;
-                check_size(&result, "output", &state.name).map_err(own)?;
+                let result = result?;
+                check_size(&result, "output", &state.name)?;
                 result
             }
             Kind::Parallel { branches } => {
-                let input = payload().map_err(own)?;
+                let input = payload()?;
                 let mut set = JoinSet::new();
                 for (i, branch) in branches.iter().enumerate() {
                     let exec = self.clone();
@@ -312,21 +306,21 @@ impl Exec {
                         Ok((i, Ok(v))) => results[i] = v,
                         Ok((_, Err(f))) => {
                             set.abort_all();
-                            return Err(own(f));
+                            return Err(f);
                         }
                         Err(e) => {
                             set.abort_all();
-                            return Err(own(errors::runtime(format!("a Parallel branch panicked: {e}"))));
+                            return Err(errors::runtime(format!("a Parallel branch panicked: {e}")));
                         }
                     }
                 }
                 Value::Array(results)
             }
-            Kind::Map(spec) => self.run_map(state, spec, effective, ctx).await.map_err(own)?,
-            _ => return Err(own(errors::runtime("not a Task, Parallel or Map state"))),
+            Kind::Map(spec) => self.run_map(state, spec, effective, ctx).await?,
+            _ => return Err(errors::runtime("not a Task, Parallel or Map state")),
         };
         match &state.result_selector {
-            Some(t) => self.eval(t, &result, ctx).map_err(own),
+            Some(t) => self.eval(t, &result, ctx),
             None => Ok(result),
         }
     }
@@ -336,7 +330,7 @@ impl Exec {
         state: &Arc<State>,
         spec: &MapSpec,
         effective: &Value,
-        ctx: &Value,
+        ctx: &Context,
     ) -> Result<Value, Failure> {
         let items = match &spec.reader {
             Some(reader) => {
@@ -383,7 +377,7 @@ impl Exec {
             inputs.push(match &spec.item_selector {
                 Some(t) => {
                     let mut c = ctx.clone();
-                    c["Map"] = json!({"Item": {"Index": index, "Value": item}});
+                    c.doc["Map"] = json!({"Item": {"Index": index, "Value": item}});
                     self.eval(t, effective, &c)?
                 }
                 None => item,
@@ -475,7 +469,7 @@ impl Exec {
         b: &super::definition::Batcher,
         inputs: Vec<Value>,
         effective: &Value,
-        ctx: &Value,
+        ctx: &Context,
     ) -> Result<Vec<Value>, Failure> {
         let max_items = match &b.max_items {
             Some(m) => number(m, effective, "MaxItemsPerBatchPath")? as usize,

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Number, Value};
 
 use super::errors::{self, Failure};
-use super::path::Path;
+use super::path::{Context, Path};
 
 /// The intrinsic functions of the JSONPath query language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,17 +104,15 @@ impl Call {
 
     /// Evaluate with `input` as `$` and `context` as `$$`; `rng` serves `States.MathRandom` and `States.UUID`
     /// when no seed is given.
-    pub fn eval(&self, input: &Value, context: &Value, rng: &mut rand::rngs::StdRng) -> Result<Value, Failure> {
+    pub fn eval(&self, input: &Value, context: &Context, rng: &mut rand::rngs::StdRng) -> Result<Value, Failure> {
         let mut args = Vec::with_capacity(self.args.len());
         for arg in &self.args {
             args.push(match arg {
                 Arg::Str(s, _) => Value::String(s.clone()),
                 Arg::Lit(v) => v.clone(),
-                Arg::Path(p) => {
-                    let doc = if p.context { context } else { input };
-                    p.select(doc)
-                        .map_err(|e| errors::runtime(format!("{}: argument {}: {}", self.name, p.text, e.0)))?
-                }
+                Arg::Path(p) => context
+                    .resolve(p, input)
+                    .map_err(|e| errors::runtime(format!("{}: argument {}: {}", self.name, p.text, e.0)))?,
                 Arg::Call(c) => c.eval(input, context, rng)?,
             });
         }
@@ -131,7 +129,7 @@ impl Call {
                 let pieces = match &self.args[0] {
                     Arg::Str(_, pieces) => pieces.clone(),
                     _ => match &args[0] {
-                        Value::String(s) => format_pieces(s).map_err(|e| self.fail(e))?,
+                        Value::String(s) => format_pieces(s),
                         other => return Err(self.fail(format!("the template is {}, not a string", kind(other)))),
                     },
                 };
@@ -358,15 +356,19 @@ fn num_eq(x: &Number, y: &Number) -> bool {
 }
 
 /// Split a Format template held in a value (not a literal) into text and `{}` holes.
-fn format_pieces(s: &str) -> Result<Vec<Piece>, String> {
+fn format_pieces(s: &str) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => match chars.next() {
-                Some(e @ ('{' | '}' | '\\' | '\'')) => text.push(e),
-                _ => return Err("the template holds an open escape '\\'".into()),
+            // Data is not source text: an escape is honoured, any other backslash is kept as it is.
+            '\\' => match chars.peek() {
+                Some(&e @ ('{' | '}' | '\\' | '\'')) => {
+                    chars.next();
+                    text.push(e);
+                }
+                _ => text.push('\\'),
             },
             '{' if chars.peek() == Some(&'}') => {
                 chars.next();
@@ -377,7 +379,7 @@ fn format_pieces(s: &str) -> Result<Vec<Piece>, String> {
         }
     }
     pieces.push(Piece::Text(text));
-    Ok(pieces)
+    pieces
 }
 
 struct Parser<'t> {

@@ -180,12 +180,12 @@ pub async fn execute(
         time_scale: opts.time_scale,
         execution: json!({
             "Id": format!("arn:aws:states:local:000000000000:execution:{}:{}", machine.name, execution_name),
-            "Input": input,
             "Name": execution_name,
             "RoleArn": "arn:aws:iam::000000000000:role/cpo-local",
             "StartTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "RedriveCount": 0,
         }),
+        execution_input: Arc::new(input.clone()),
         state_machine: json!({"Id": sm_id, "Name": machine.name}),
         rng: Mutex::new(rng),
     });

@@ -57,16 +57,20 @@ impl Path {
     /// Select from `doc`. A reference path yields the node or an error when it is absent; any other path yields
     /// the array of matches (possibly empty), as Jayway JsonPath does.
     pub fn select(&self, doc: &Value) -> Result<Value, PathError> {
+        self.select_segs(&self.segs, doc)
+    }
+
+    fn select_segs(&self, segs: &[Seg], doc: &Value) -> Result<Value, PathError> {
         if self.is_reference() {
             let mut cur = doc;
-            for seg in &self.segs {
+            for seg in segs {
                 cur = step_definite(cur, seg)
                     .ok_or_else(|| PathError(format!("the path {:?} matches nothing", self.text)))?;
             }
             return Ok(cur.clone());
         }
         let mut nodes = vec![doc];
-        for seg in &self.segs {
+        for seg in segs {
             let mut next = Vec::new();
             for node in nodes {
                 apply(node, seg, &mut next);
@@ -131,6 +135,50 @@ impl Path {
             }
         }
         Ok(out)
+    }
+}
+
+/// The context object (`$$`). `Execution.Input` is held apart and shared, so that building a state's context
+/// does not copy the execution input (a Map over 10,000 items would otherwise copy it 10,000 times).
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub doc: Value,
+    pub execution_input: std::sync::Arc<Value>,
+}
+
+impl Context {
+    /// Read `p` from `$` (`input`) or, for a `$$` path, from this context.
+    pub fn resolve(&self, p: &Path, input: &Value) -> Result<Value, PathError> {
+        if !p.context {
+            return p.select(input);
+        }
+        let execution_input = matches!(
+            p.segs.as_slice(),
+            [Seg::Field(a), Seg::Field(b), ..] if a == "Execution" && b == "Input"
+        );
+        if execution_input {
+            return p.select_segs(&p.segs[2..], &self.execution_input);
+        }
+        let reaches_input = match p.segs.first() {
+            None => true,
+            Some(Seg::Field(a)) => a == "Execution" && p.segs.len() == 1 || !p.is_reference(),
+            Some(_) => true,
+        };
+        if reaches_input {
+            let mut full = self.doc.clone();
+            full["Execution"]["Input"] = (*self.execution_input).clone();
+            return p.select(&full);
+        }
+        p.select(&self.doc)
+    }
+
+    /// `IsPresent` for `$` or `$$` paths.
+    pub fn exists(&self, p: &Path, input: &Value) -> bool {
+        match self.resolve(p, input) {
+            Ok(Value::Array(items)) if !p.is_reference() => !items.is_empty(),
+            Ok(_) => true,
+            Err(_) => false,
+        }
     }
 }
 
@@ -376,6 +424,23 @@ mod tests {
         for bad in ["a.b", "$.", "$[?(@.a)]", "$.a[", "$..", "$.a b"] {
             assert!(Path::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn context_paths_reach_the_shared_execution_input() {
+        let ctx = Context {
+            doc: json!({"Execution": {"Name": "e"}, "State": {"Name": "S"}}),
+            execution_input: std::sync::Arc::new(json!({"a": [1, 2]})),
+        };
+        let input = json!({"a": "state input"});
+        let sel = |p: &str| ctx.resolve(&Path::parse(p).unwrap(), &input);
+        assert_eq!(sel("$$.Execution.Input.a[1]").unwrap(), json!(2));
+        assert_eq!(sel("$$.Execution.Input").unwrap(), json!({"a": [1, 2]}));
+        assert_eq!(sel("$$.Execution").unwrap(), json!({"Name": "e", "Input": {"a": [1, 2]}}));
+        assert_eq!(sel("$$.State.Name").unwrap(), json!("S"));
+        assert_eq!(sel("$.a").unwrap(), json!("state input"));
+        assert!(sel("$$.Execution.Input.b").is_err());
+        assert!(ctx.exists(&Path::parse("$$.Execution.Input.a").unwrap(), &input));
     }
 
     #[test]

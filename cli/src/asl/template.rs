@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::errors::{self, Failure};
 use super::intrinsic::{self, Call};
-use super::path::Path;
+use super::path::{Context, Path};
 
 #[derive(Debug, Clone)]
 pub enum Template {
@@ -54,14 +54,14 @@ impl Template {
 
     /// Build the payload from `input` (`$`) and `context` (`$$`). A path that matches nothing is a
     /// `States.Runtime` error naming the field.
-    pub fn eval(&self, input: &Value, context: &Value, rng: &mut rand::rngs::StdRng) -> Result<Value, Failure> {
+    pub fn eval(&self, input: &Value, context: &Context, rng: &mut rand::rngs::StdRng) -> Result<Value, Failure> {
         self.eval_field(input, context, rng, "")
     }
 
     fn eval_field(
         &self,
         input: &Value,
-        context: &Value,
+        context: &Context,
         rng: &mut rand::rngs::StdRng,
         field: &str,
     ) -> Result<Value, Failure> {
@@ -86,16 +86,14 @@ impl Template {
                 }
                 Value::Array(out)
             }
-            Template::Path(p) => {
-                let doc = if p.context { context } else { input };
-                p.select(doc).map_err(|_| {
-                    errors::runtime(format!(
-                        "The JSONPath '{}' specified for the field '{field}' could not be found in the input '{}'",
-                        p.text,
-                        truncate(&doc.to_string())
-                    ))
-                })?
-            }
+            Template::Path(p) => context.resolve(p, input).map_err(|_| {
+                let doc = if p.context { context.doc.to_string() } else { input.to_string() };
+                errors::runtime(format!(
+                    "The JSONPath '{}' specified for the field '{field}' could not be found in the input '{}'",
+                    p.text,
+                    truncate(&doc)
+                ))
+            })?,
             Template::Call(c) => c.eval(input, context, rng)?,
         })
     }
