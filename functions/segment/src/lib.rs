@@ -1,9 +1,42 @@
-//! `segment`: RFM segmentation: customers file to scored members and named segment profiles.
+//! `segment`: RFM segmentation — a customers file (aggregate rows or transactions, CSV or JSON lines) to
+//! scored members, rejected rows and named segment profiles (DESIGN.md §5, issue 3).
+//!
+//! Reading order: [`layout`] decides what the file is, [`source`] streams its rows, [`rows`] validates one
+//! row, [`scan`] builds the compact [`table`], [`score`] + [`names`] + [`merge`] + [`profile`] (tied
+//! together by [`analyze`]) turn it into segments, [`emit`] writes members and rejected rows. [`single`] is
+//! the default one-invocation action; [`shard`] the sharded actions for files beyond one Lambda.
+//! [`synth`] generates realistic customers for examples and benchmarks.
 
-use cpo_common::{Ctx, StepError, StepInput, StepOutput};
+pub mod analyze;
+pub mod emit;
+pub mod layout;
+pub mod merge;
+pub mod names;
+pub mod profile;
+pub mod rows;
+pub mod scan;
+pub mod score;
+pub mod shard;
+pub mod single;
+pub mod source;
+pub mod synth;
+pub mod table;
+
+use cpo_common::{step, Ctx, StepError, StepInput, StepOutput};
 
 /// The step handler, called by the Lambda `main` and by the local state-machine runner.
+///
+/// `action`: none (single pass), or the sharded mode's `plan`, `sketch`, `merge`, `score`, `finish`.
 pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
-    let _ = ctx;
-    Err(StepError::internal(format!("segment: not implemented yet (run {})", input.run_id)))
+    let run = single::load(ctx, &input.run_id).await?;
+    let identity = run.input.version.clone();
+    match input.action.as_deref() {
+        None | Some("segment") => step::run_once(ctx, &input, "segment", &identity, || single::run(ctx, &run)).await,
+        Some(action @ ("plan" | "sketch" | "merge" | "score" | "finish")) => {
+            shard::handle(action, &input, ctx, &run, &identity).await
+        }
+        Some(other) => Err(StepError::input(format!(
+            "segment: unknown action {other:?} (none for a single pass, or plan, sketch, merge, score, finish)"
+        ))),
+    }
 }

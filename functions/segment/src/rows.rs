@@ -1,0 +1,188 @@
+//! Row validation: one function per format turns a record into typed values or names the field at fault.
+//! Every pass (and every shard) calls these, so a row is accepted or rejected the same way each time.
+
+use chrono::NaiveDate;
+use csv::ByteRecord;
+
+use crate::layout::{Fields, Layout};
+use crate::source::RowMeta;
+
+/// Why a row was rejected: the column (as named in the file, `*` for the whole row) and a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bad {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Bad {
+    fn new(field: &str, reason: impl Into<String>) -> Self {
+        Self { field: field.to_string(), reason: reason.into() }
+    }
+}
+
+/// An accepted aggregate row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CustomerRow<'r> {
+    pub id: &'r str,
+    /// [recency days, frequency, monetary = frequency × avg_order_value].
+    pub values: [f64; 3],
+}
+
+/// An accepted transaction row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TxRow<'r> {
+    pub id: &'r str,
+    pub date: NaiveDate,
+    pub amount: f64,
+}
+
+/// Checks every format shares: the row decoded, has the header's number of fields, is UTF-8, has an id.
+fn common<'r>(layout: &Layout, rec: &'r ByteRecord, meta: &RowMeta) -> Result<&'r str, Bad> {
+    if let Some(e) = &meta.decode_error {
+        return Err(Bad::new("*", e.clone()));
+    }
+    if rec.len() != layout.header.len() {
+        return Err(Bad::new("*", format!("expected {} fields, found {}", layout.header.len(), rec.len())));
+    }
+    for (i, f) in rec.iter().enumerate() {
+        if std::str::from_utf8(f).is_err() {
+            return Err(Bad::new(&layout.header[i], "not valid UTF-8"));
+        }
+    }
+    let id = field(rec, layout.id).trim();
+    if id.is_empty() {
+        return Err(Bad::new(&layout.header[layout.id], "missing customer_id"));
+    }
+    Ok(id)
+}
+
+/// Field `i` as text (callers checked UTF-8 in [`common`]).
+pub fn field(rec: &ByteRecord, i: usize) -> &str {
+    rec.get(i).and_then(|f| std::str::from_utf8(f).ok()).unwrap_or("")
+}
+
+fn number(layout: &Layout, rec: &ByteRecord, i: usize, what: &str) -> Result<f64, Bad> {
+    let name = &layout.header[i];
+    let text = field(rec, i).trim();
+    if text.is_empty() {
+        return Err(Bad::new(name, format!("missing {what}")));
+    }
+    let v: f64 = text.parse().map_err(|_| Bad::new(name, format!("not a number: {text:?}")))?;
+    if !v.is_finite() {
+        return Err(Bad::new(name, format!("not a finite number: {text:?}")));
+    }
+    if v < 0.0 {
+        return Err(Bad::new(name, format!("negative {what}: {text}")));
+    }
+    // -0.0 and 0.0 must rank as equal values.
+    Ok(v + 0.0)
+}
+
+/// An aggregate row (the old system's schema).
+pub fn customer<'r>(layout: &Layout, rec: &'r ByteRecord, meta: &RowMeta) -> Result<CustomerRow<'r>, Bad> {
+    let id = common(layout, rec, meta)?;
+    let Fields::Customers { frequency, aov, recency } = layout.fields else {
+        return Err(Bad::new("*", "not an aggregate customers file"));
+    };
+    let f = number(layout, rec, frequency, "purchase frequency")?;
+    let a = number(layout, rec, aov, "spend (average order value)")?;
+    let r = number(layout, rec, recency, "days since last engagement")?;
+    Ok(CustomerRow { id, values: [r, f, f * a] })
+}
+
+/// Dates as `YYYY-MM-DD`, optionally followed by a time (`T…` or ` …`), which is ignored.
+fn date(text: &str) -> Option<NaiveDate> {
+    let t = text.trim();
+    let day = t.get(..10)?;
+    let rest = &t[10..];
+    if !(rest.is_empty() || rest.starts_with('T') || rest.starts_with(' ')) {
+        return None;
+    }
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+}
+
+/// A transaction row. `not_after` is the run date (later orders are in the future); `currency` is the
+/// file's currency (the first one seen), checked last so every pass decides the same way.
+pub fn transaction<'r>(
+    layout: &Layout,
+    rec: &'r ByteRecord,
+    meta: &RowMeta,
+    not_after: NaiveDate,
+    currency: &mut Option<String>,
+) -> Result<TxRow<'r>, Bad> {
+    let id = common(layout, rec, meta)?;
+    let Fields::Transactions { date: di, amount: ai, currency: ci } = layout.fields else {
+        return Err(Bad::new("*", "not a transactions file"));
+    };
+    let text = field(rec, di);
+    let d = date(text)
+        .ok_or_else(|| Bad::new(&layout.header[di], format!("not a date (YYYY-MM-DD): {:?}", text.trim())))?;
+    if d > not_after {
+        return Err(Bad::new(&layout.header[di], format!("order date {d} is after the run date {not_after}")));
+    }
+    let amount = number(layout, rec, ai, "amount (refunds must be netted before upload)")?;
+    if let Some(ci) = ci {
+        let c = field(rec, ci).trim();
+        if !c.is_empty() {
+            match currency {
+                None => *currency = Some(c.to_ascii_uppercase()),
+                Some(file) if file.eq_ignore_ascii_case(c) => {}
+                Some(file) => {
+                    return Err(Bad::new(
+                        &layout.header[ci],
+                        format!("currency {c} differs from the file's currency {file}; convert amounts first"),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(TxRow { id, date: d, amount })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::Encoding;
+    use cpo_common::config::Segmentation;
+
+    fn layout(h: &str) -> Layout {
+        Layout::resolve("f", Encoding::Csv, h.split(',').map(String::from).collect(), &Segmentation::default()).unwrap()
+    }
+    fn rec(s: &str) -> ByteRecord {
+        ByteRecord::from(s.split(',').collect::<Vec<_>>())
+    }
+    const META: RowMeta = RowMeta { line: 2, start: 0, end: 0, decode_error: None };
+
+    #[test]
+    fn customer_rows() {
+        let l = layout("customer_id,purchase_frequency,avg_order_value,last_engagement_days,tier");
+        assert_eq!(customer(&l, &rec("C1,3,2.5,-0,Gold"), &META).unwrap().values, [0.0, 3.0, 7.5]);
+        let bad = |s: &str| customer(&l, &rec(s), &META).unwrap_err();
+        assert_eq!(bad(",3,2.5,4,Gold").field, "customer_id");
+        assert_eq!(bad("C1,x,2.5,4,Gold"), Bad::new("purchase_frequency", "not a number: \"x\""));
+        assert!(bad("C1,3,-2,4,Gold").reason.starts_with("negative spend"));
+        assert!(bad("C1,3,NaN,4,Gold").reason.starts_with("not a finite"));
+        assert_eq!(bad("C1,3,2").reason, "expected 5 fields, found 3");
+        let mut r = rec("C1,3,2.5,4,Gold");
+        r = ByteRecord::from(
+            r.iter().enumerate().map(|(i, f)| if i == 4 { &b"\xff"[..] } else { f }).collect::<Vec<_>>(),
+        );
+        assert_eq!(customer(&l, &r, &META).unwrap_err(), Bad::new("tier", "not valid UTF-8"));
+    }
+
+    #[test]
+    fn transaction_rows() {
+        let l = layout("customer_id,order_date,amount,currency");
+        let day = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap();
+        let mut cur = None;
+        let r = rec("C1,2026-01-02T10:00:00Z,10,usd");
+        let ok = transaction(&l, &r, &META, day, &mut cur).unwrap();
+        assert_eq!(ok.date, NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
+        assert_eq!(cur.as_deref(), Some("USD"));
+        let mut bad = |s: &str| transaction(&l, &rec(s), &META, day, &mut cur).unwrap_err();
+        assert!(bad("C1,2026-02-01,10,USD").reason.contains("after the run date"));
+        assert!(bad("C1,01/02/2026,10,USD").reason.starts_with("not a date"));
+        assert!(bad("C1,2026-01-02,-5,USD").reason.starts_with("negative amount"));
+        assert!(bad("C1,2026-01-02,5,EUR").reason.contains("differs"));
+    }
+}
