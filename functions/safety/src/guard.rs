@@ -36,8 +36,11 @@ fn re(p: &str) -> Regex {
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"));
 /// Digit runs with separators: candidates for cards and phone numbers.
 static NUMBERISH: LazyLock<Regex> = LazyLock::new(|| re(r"\+?\(?\d(?:[\d \t().-]{5,22})\d"));
-static PHONE_WORD: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)\b(?:call|phone|tel|telephone|text|sms|whatsapp|mobile|cell|ring|fax)\b\W{0,12}$"));
+static PHONE_WORD: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b(?:call|phone|tel|telephone|text|sms|whatsapp|mobile|cell|ring|fax)\b(?:\W+(?:me|us|her|him|them|on|at|now|today|free))*\W{0,6}$",
+    )
+});
 static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{3})[- ](\d{2})[- ](\d{4})\b"));
 static SSN_WORD: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\b(?:ssn|social security(?: number)?)\W{0,6}(\d{9})\b"));
 static UK_NINO: LazyLock<Regex> =

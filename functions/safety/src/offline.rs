@@ -120,6 +120,16 @@ const RULES: &[(&str, u8, &str)] = &[
         2,
         r"\b(?:kill|killed|kills|killing|die|dying|dead|death|blood|bloody|gun|guns|knife|weapon|fight|punch|violence|violent|war|attack)\b",
     ),
+    (
+        "Violence",
+        6,
+        r"\b(?:beat|hurt|kick|stab|shoot|kill) (?:you|him|her|them) (?:senseless|to death|to a pulp|black and blue|bloody|unconscious)\b",
+    ),
+    (
+        "Violence",
+        4,
+        r"\b(?:i|we)(?:'m| am|'re| are| will|'ll) (?:going to |gonna )?(?:find|hunt|track) (?:you|him|her|them) down\b|\b(?:i|we)(?:'m| am|'re| are) going to find you\b",
+    ),
     // ---- SelfHarm
     (
         "SelfHarm",
@@ -130,7 +140,7 @@ const RULES: &[(&str, u8, &str)] = &[
     (
         "SelfHarm",
         6,
-        r"\b(?:end|ending|take|taking|ended|took) (?:my|your|his|her|their) (?:own )?lives?\b|\bend it all\b",
+        r"\b(?:end|ending|take|taking|ended|took) (?:my|your|his|her|their) (?:own )?(?:life|lives)\b|\bend it all\b",
     ),
     (
         "SelfHarm",
@@ -155,6 +165,12 @@ const RULES: &[(&str, u8, &str)] = &[
         r"\bsuicid(?:e|es|al)\b|\bself[- ]?harm(?:ing)?\b|\bself[- ]?injur(?:y|ies|ing)\b|\boverdos(?:e|ed|ing)\b|\bbinge and purge\b|\bpurging\b|\bstarve\b",
     ),
     ("SelfHarm", 2, r"\b(?:eating disorders?|anorexi[ac]|bulimi[ac]|depressed|hopeless|worthless)\b"),
+    ("SelfHarm", 6, r"\b(?:i|you) (?:want|wanna|need|am going|'m going) to end it\b|\bhunger is weakness\b"),
+    (
+        "SelfHarm",
+        4,
+        r"\b(?:skip|skipping|skipped) meals for (?:days|a week|weeks)\b|\bdisappear(?:ed)? forever\b|\bnobody would (?:care|notice) if i\b",
+    ),
     // ---- Sexual
     (
         "Sexual",
@@ -175,12 +191,17 @@ const RULES: &[(&str, u8, &str)] = &[
     (
         "Hate",
         6,
+        r"\bGROUP (?:should|must|need to|ought to) be (?:rounded up|deported|banned|locked up|expelled|removed|kicked out|thrown out|shot|killed|gassed|exterminated|wiped out|eliminated|sterilised|sterilized)\b",
+    ),
+    (
+        "Hate",
+        6,
         r"\b(?:kill|exterminate|eradicate|wipe out|gas|deport|get rid of|purge|eliminate|round up|lock up|hang) (?:all |every |the |those )*GROUP\b",
     ),
     (
         "Hate",
         6,
-        r"\bGROUP (?:are|is|r) (?:all |just |nothing but )?(?:vermin|animals|subhuman|sub-human|parasites|rats|cockroaches|a disease|a plague|filth|scum|savages|inferior|trash|garbage|evil|dirty|criminals|rapists|terrorists|a cancer|less than human|stupid|dogs|pigs|apes|monkeys)\b",
+        r"\bGROUP (?:are|is|r)\b[^.!?]{0,30}?\b(?:disgusting|vile|subhuman|vermin|animals|subhuman|sub-human|parasites|rats|cockroaches|a disease|a plague|filth|scum|savages|inferior|trash|garbage|evil|dirty|criminals|rapists|terrorists|a cancer|less than human|stupid|dogs|pigs|apes|monkeys)\b",
     ),
     (
         "Hate",
