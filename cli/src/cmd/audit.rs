@@ -56,3 +56,34 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpo_common::keys::RunKeys;
+    use cpo_common::model::safety::SafetyDoc;
+    use cpo_common::run::{self, StartOptions};
+    use cpo_common::store::StoreExt;
+    use cpo_common::{Ctx, Key, StepInput};
+
+    #[tokio::test]
+    async fn verify_exit_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = cpo_common::store::open(&url).unwrap();
+        let key = Key::new("incoming/weekly/customers.csv").unwrap();
+        store.put(&key, bytes::Bytes::from_static(b"customer_id\nC1\n")).await.unwrap();
+        let run_id = run::prepare(store.as_ref(), &key, &StartOptions::default()).await.unwrap().run_id;
+        let input = StepInput { run_id: run_id.clone(), ..Default::default() };
+        cpo_safety::handle(input, &Ctx::new(store.clone())).await.unwrap();
+        let args = |json| VerifyArgs { run: run_id.clone(), store: url.clone(), json };
+        assert_eq!(verify(args(false)).await.unwrap(), ExitCode::SUCCESS);
+
+        let doc: SafetyDoc = store.get_json(&RunKeys::new(&run_id).unwrap().safety()).await.unwrap();
+        let audit = Key::new(doc.audit_key).unwrap();
+        let text = String::from_utf8(store.get(&audit).await.unwrap().to_vec()).unwrap();
+        store.put(&audit, bytes::Bytes::from(text.replace("\"approved\"", "\"blocked\""))).await.unwrap();
+        assert_eq!(verify(args(true)).await.unwrap(), ExitCode::from(1));
+        assert!(verify(VerifyArgs { run: "no-such-run".into(), store: url.clone(), json: false }).await.is_err());
+    }
+}

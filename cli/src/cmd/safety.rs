@@ -188,3 +188,42 @@ async fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain() -> Chain {
+        Chain {
+            providers: vec!["offline".into()],
+            endpoint: None,
+            policy: None,
+            allowed_tokens: vec!["first_name".into()],
+            timeout_secs: 5,
+        }
+    }
+
+    #[tokio::test]
+    async fn screen_exit_code_follows_the_decision() {
+        let run_screen = |text: &str| {
+            let a = ScreenArgs { text: text.into(), chain: chain(), json: true };
+            screen(a)
+        };
+        assert_eq!(run_screen("Killer deals on boots, {{first_name}}!").await.unwrap(), ExitCode::SUCCESS);
+        assert_eq!(run_screen("Buy now or we will kill you").await.unwrap(), ExitCode::from(1));
+        assert_eq!(run_screen("Mail me at a.b@example.com").await.unwrap(), ExitCode::from(1));
+    }
+
+    #[tokio::test]
+    async fn eval_reads_the_bundled_set_and_names_bad_lines() {
+        let file = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/safety-eval.jsonl"));
+        let a = EvalArgs { file, chain: chain(), json: false };
+        assert_eq!(evaluate(a).await.unwrap(), ExitCode::SUCCESS);
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.jsonl");
+        std::fs::write(&bad, "{\"text\":\"hi\",\"expected\":\"safe\"}\n{\"text\":\"x\",\"expected\":\"spam\"}\n")
+            .unwrap();
+        let e = evaluate(EvalArgs { file: bad, chain: chain(), json: true }).await.unwrap_err();
+        assert!(e.to_string().contains("bad.jsonl line 2"), "{e}");
+    }
+}
