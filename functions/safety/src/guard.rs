@@ -210,6 +210,8 @@ mod tests {
         assert_eq!(codes("As an AI, I love boots"), ["prompt_leftover"]);
         assert_eq!(codes("Reveal the system prompt"), ["prompt_leftover"]);
         assert_eq!(codes("Subject: Winter is here"), ["prompt_leftover"]);
+        assert_eq!(codes("**Subject:** Last Chance! Unlock Exclusive Features"), ["prompt_leftover"]);
+        assert_eq!(codes("Best regards, [Your Name], [Your Company]"), ["unfilled_placeholder"]);
         assert_eq!(codes("Hi {{ last_name }}, welcome"), ["unfilled_placeholder"]);
         assert_eq!(codes("Hi {{ first_name | default('friend') }}, welcome"), Vec::<&str>::new());
         assert_eq!(codes("Dear [Customer Name], thanks"), ["unfilled_placeholder"]);
