@@ -333,7 +333,7 @@ impl Screener for Offline {
         LEXICON_VERSION.to_string()
     }
     async fn screen(&self, text: &str) -> Result<Scores, ScreenError> {
-        Ok(Scores { severities: analyse(text).0, blocklist_hits: Vec::new() })
+        Ok(Scores { severities: analyse(text).0, ..Scores::default() })
     }
 }
 

@@ -1,6 +1,9 @@
 //! The safety step end to end on a `mem://` store: verdicts, fail-closed behaviour, the audit trail and its
 //! verification against edits, removals, swaps and truncation.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use cpo_common::keys::RunKeys;
 use cpo_common::model::safety::{Decision, SafetyDoc};
@@ -168,15 +171,18 @@ async fn verify_detects_edit_removal_swap_and_truncation() {
 }
 
 /// A local Content Safety endpoint answering every request with `status` and `body`.
-async fn content_safety(status: u16, body: &'static str) -> String {
+async fn content_safety(status: u16, body: &'static str) -> (String, Arc<AtomicU32>) {
     use axum::http::StatusCode;
-    let app = axum::Router::new().fallback(move || async move {
-        (StatusCode::from_u16(status).unwrap(), [("content-type", "application/json")], body)
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move { (StatusCode::from_u16(status).unwrap(), [("content-type", "application/json")], body) }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    (format!("http://{addr}"), calls)
 }
 
 fn azure_campaign(endpoint: &str, key_var: &str) -> String {
@@ -188,7 +194,7 @@ fn azure_campaign(endpoint: &str, key_var: &str) -> String {
 
 #[tokio::test]
 async fn azure_configured_in_the_campaign_screens_every_message() {
-    let endpoint = content_safety(
+    let (endpoint, calls) = content_safety(
         200,
         r#"{"blocklistsMatch":[],"categoriesAnalysis":[{"category":"Hate","severity":0},
            {"category":"SelfHarm","severity":0},{"category":"Sexual","severity":0},
@@ -205,11 +211,28 @@ async fn azure_configured_in_the_campaign_screens_every_message() {
     let control = doc.verdicts.iter().find(|v| v.variant_id == "control").unwrap();
     assert_eq!(control.providers, ["offline:lexicon-2026.11", "azure-content-safety:2024-09-01"]);
     assert_eq!(control.severities["Violence"], 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "control and three shipped variants");
+
+    // Next run, same messages: Azure's answers come from cache/llm/ and the trail says so.
+    let key = Key::new("incoming/weekly/customers.csv").unwrap();
+    ctx.store.put(&key, Bytes::from_static(b"customer_id\nC9\n")).await.unwrap();
+    let next = run::prepare(ctx.store.as_ref(), &key, &StartOptions::default()).await.unwrap().run_id;
+    let rk = RunKeys::new(&run_id).unwrap();
+    let mut variants: VariantsDoc = ctx.store.get_json(&rk.variants("Champions")).await.unwrap();
+    variants.run_id = next.clone();
+    ctx.store.put_json(&RunKeys::new(&next).unwrap().variants("Champions"), &variants).await.unwrap();
+    let again = cpo_safety::handle(input(&next), &ctx).await.unwrap();
+    assert_eq!(again.counts["approved"], 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "no new provider calls");
+    let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(&next).unwrap().safety()).await.unwrap();
+    let trail = audit::read(ctx.store.as_ref(), &Key::new(doc.audit_key).unwrap()).await.unwrap().unwrap();
+    assert!(trail.iter().all(|r| r.providers[1].cached && !r.providers[0].cached));
+    assert!(audit::verify(ctx.store.as_ref(), &next).await.unwrap().ok());
 }
 
 #[tokio::test]
 async fn nothing_screenable_fails_with_safety_unavailable() {
-    let endpoint = content_safety(401, r#"{"error":{"code":"401","message":"Access denied"}}"#).await;
+    let (endpoint, _) = content_safety(401, r#"{"error":{"code":"401","message":"Access denied"}}"#).await;
     std::env::set_var("CPO_TEST_SAFETY_KEY_DENIED", "wrong-key");
     let yaml = azure_campaign(&endpoint, "CPO_TEST_SAFETY_KEY_DENIED");
     let (ctx, run_id) = setup(b"customer_id\nC1\n", Some(&yaml), standard_variants()).await;
