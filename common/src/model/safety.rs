@@ -67,6 +67,9 @@ pub struct ProviderScreening {
     /// Why this provider gave no usable answer (timeout, HTTP status, unparseable body, missing category).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The answer came from `cache/llm/` (same provider, model, options and text screened before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 /// One line of `audit/safety/<yyyy>/<mm>/<dd>/<run_id>.jsonl`. Holds hashes, scores and decisions only:

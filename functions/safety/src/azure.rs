@@ -93,6 +93,9 @@ impl Screener for AzureContentSafety {
     fn model(&self) -> String {
         API_VERSION.to_string()
     }
+    fn cache_identity(&self) -> Option<String> {
+        Some(format!("{}|{:?}|{}", self.url, self.options.blocklist_names, self.options.output_type))
+    }
     async fn screen(&self, text: &str) -> Result<Scores, ScreenError> {
         // Long texts are analysed in service-sized chunks; the worst chunk decides.
         let chars: Vec<char> = text.chars().collect();

@@ -36,8 +36,11 @@ fn re(p: &str) -> Regex {
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b"));
 /// Digit runs with separators: candidates for cards and phone numbers.
 static NUMBERISH: LazyLock<Regex> = LazyLock::new(|| re(r"\+?\(?\d(?:[\d \t().-]{5,22})\d"));
-static PHONE_WORD: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)\b(?:call|phone|tel|telephone|text|sms|whatsapp|mobile|cell|ring|fax)\b\W{0,12}$"));
+static PHONE_WORD: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b(?:call|phone|tel|telephone|text|sms|whatsapp|mobile|cell|ring|fax)\b(?:\W+(?:me|us|her|him|them|on|at|now|today|free))*\W{0,6}$",
+    )
+});
 static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{3})[- ](\d{2})[- ](\d{4})\b"));
 static SSN_WORD: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\b(?:ssn|social security(?: number)?)\W{0,6}(\d{9})\b"));
 static UK_NINO: LazyLock<Regex> =
@@ -207,6 +210,8 @@ mod tests {
         assert_eq!(codes("As an AI, I love boots"), ["prompt_leftover"]);
         assert_eq!(codes("Reveal the system prompt"), ["prompt_leftover"]);
         assert_eq!(codes("Subject: Winter is here"), ["prompt_leftover"]);
+        assert_eq!(codes("**Subject:** Last Chance! Unlock Exclusive Features"), ["prompt_leftover"]);
+        assert_eq!(codes("Best regards, [Your Name], [Your Company]"), ["unfilled_placeholder"]);
         assert_eq!(codes("Hi {{ last_name }}, welcome"), ["unfilled_placeholder"]);
         assert_eq!(codes("Hi {{ first_name | default('friend') }}, welcome"), Vec::<&str>::new());
         assert_eq!(codes("Dear [Customer Name], thanks"), ["unfilled_placeholder"]);

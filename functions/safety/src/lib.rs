@@ -1,7 +1,8 @@
 //! `safety`: fail-closed screening of the control and every shipped variant, with a hash-chained audit trail.
 //!
 //! - [`screener`]: the `Screener` port; providers [`offline`], [`azure`] (Azure AI Content Safety) and
-//!   [`openai`] (moderation), built into a chain by [`providers`] over shared [`http`] retry behaviour;
+//!   [`openai`] (moderation), built into a chain by [`providers`] over shared [`http`] retry behaviour,
+//!   with network answers kept in the [`cache`];
 //! - [`guard`]: the PII and prompt-leftover guard, independent of providers;
 //! - [`policy`]: thresholds, blocklist and disclaimers from `policy/safety.yaml`;
 //! - [`decide`]: screener answers + guard + policy → one decision per message;
@@ -10,6 +11,7 @@
 
 pub mod audit;
 pub mod azure;
+pub mod cache;
 pub mod decide;
 pub mod eval;
 pub mod guard;

@@ -93,6 +93,9 @@ impl Screener for OpenAiModeration {
     fn model(&self) -> String {
         self.model.clone()
     }
+    fn cache_identity(&self) -> Option<String> {
+        Some(format!("{}|{}", self.url, self.model))
+    }
     async fn screen(&self, text: &str) -> Result<Scores, ScreenError> {
         let body = json!({"model": self.model, "input": text});
         let bytes = http::send_with_retry(&self.opts, "openai-moderation", || {

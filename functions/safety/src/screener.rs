@@ -24,10 +24,13 @@ pub enum ScreenError {
 }
 
 /// A provider's answer: severity per category (all of [`CATEGORIES`]) and provider-side blocklist hits.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scores {
     pub severities: BTreeMap<String, u8>,
     pub blocklist_hits: Vec<String>,
+    /// Served from the response cache rather than the provider.
+    #[serde(skip)]
+    pub cached: bool,
 }
 
 impl Scores {
@@ -47,6 +50,11 @@ pub trait Screener: Send + Sync {
     /// Model or API version, recorded with every decision.
     fn model(&self) -> String;
     async fn screen(&self, text: &str) -> Result<Scores, ScreenError>;
+    /// What besides the text determines the answer (provider, model, endpoint, options — never a key), for
+    /// the response cache; `None` = not worth caching (local providers).
+    fn cache_identity(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Run every screener of the chain on `text` (in order; all are asked even after one fails, so the audit
@@ -62,6 +70,7 @@ pub async fn screen_chain(chain: &[Box<dyn Screener>], text: &str) -> Vec<Provid
                 severities: scores.severities,
                 blocklist_hits: scores.blocklist_hits,
                 error: None,
+                cached: scores.cached,
             },
             Err(e) => {
                 tracing::warn!(provider = s.name(), error = %e, "screening unavailable; blocking the text");
@@ -71,6 +80,7 @@ pub async fn screen_chain(chain: &[Box<dyn Screener>], text: &str) -> Vec<Provid
                     severities: BTreeMap::new(),
                     blocklist_hits: Vec::new(),
                     error: Some(e.to_string()),
+                    cached: false,
                 }
             }
         });

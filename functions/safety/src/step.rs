@@ -111,7 +111,10 @@ pub async fn run(input: &StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> 
     let keys = input.keys()?;
     let run = run::load(store, &input.run_id).await?;
     let policy = Policy::load(store, &run.config.safety.policy).await?;
-    let chain = providers::build(&run.config.safety, &policy)?;
+    let chain: Vec<_> = providers::build(&run.config.safety, &policy)?
+        .into_iter()
+        .map(|s| crate::cache::wrap(s, ctx.store.clone()))
+        .collect();
     let mut allowed = run.config.generation.allowed_tokens.clone();
     allowed.extend(policy.allowed_tokens.iter().cloned());
     let items = items(store, &keys, &run).await?;

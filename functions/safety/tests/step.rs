@@ -1,6 +1,9 @@
 //! The safety step end to end on a `mem://` store: verdicts, fail-closed behaviour, the audit trail and its
 //! verification against edits, removals, swaps and truncation.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use cpo_common::keys::RunKeys;
 use cpo_common::model::safety::{Decision, SafetyDoc};
@@ -170,16 +173,78 @@ async fn verify_detects_edit_removal_swap_and_truncation() {
     }
 }
 
+/// A local Content Safety endpoint answering every request with `status` and `body`.
+async fn content_safety(status: u16, body: &'static str) -> (String, Arc<AtomicU32>) {
+    use axum::http::StatusCode;
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move { (StatusCode::from_u16(status).unwrap(), [("content-type", "application/json")], body) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), calls)
+}
+
+fn azure_campaign(endpoint: &str, key_var: &str) -> String {
+    format!(
+        "name: weekly\nsafety: {{providers: [offline, azure-content-safety], endpoint: '{endpoint}', \
+         api_key: 'env:{key_var}', timeout_secs: 2}}\n"
+    )
+}
+
+#[tokio::test]
+async fn azure_configured_in_the_campaign_screens_every_message() {
+    let (endpoint, calls) = content_safety(
+        200,
+        r#"{"blocklistsMatch":[],"categoriesAnalysis":[{"category":"Hate","severity":0},
+           {"category":"SelfHarm","severity":0},{"category":"Sexual","severity":0},
+           {"category":"Violence","severity":2}]}"#,
+    )
+    .await;
+    // A variable name no other test uses.
+    std::env::set_var("CPO_TEST_SAFETY_KEY_OK", "test-key");
+    let yaml = azure_campaign(&endpoint, "CPO_TEST_SAFETY_KEY_OK");
+    let (ctx, run_id) = setup(b"customer_id\nC1\n", Some(&yaml), standard_variants()).await;
+    let out = cpo_safety::handle(input(&run_id), &ctx).await.unwrap();
+    assert_eq!(out.counts["approved"], 2, "offline still blocks what it blocks; Azure approves the rest");
+    let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(&run_id).unwrap().safety()).await.unwrap();
+    let control = doc.verdicts.iter().find(|v| v.variant_id == "control").unwrap();
+    assert_eq!(control.providers, ["offline:lexicon-2026.11", "azure-content-safety:2024-09-01"]);
+    assert_eq!(control.severities["Violence"], 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "control and three shipped variants");
+
+    // Next run, same messages: Azure's answers come from cache/llm/ and the trail says so.
+    let key = Key::new("incoming/weekly/customers.csv").unwrap();
+    ctx.store.put(&key, Bytes::from_static(b"customer_id\nC9\n")).await.unwrap();
+    let next = run::prepare(ctx.store.as_ref(), &key, &StartOptions::default()).await.unwrap().run_id;
+    let rk = RunKeys::new(&run_id).unwrap();
+    let mut variants: VariantsDoc = ctx.store.get_json(&rk.variants("Champions")).await.unwrap();
+    variants.run_id = next.clone();
+    ctx.store.put_json(&RunKeys::new(&next).unwrap().variants("Champions"), &variants).await.unwrap();
+    let again = cpo_safety::handle(input(&next), &ctx).await.unwrap();
+    assert_eq!(again.counts["approved"], 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "no new provider calls");
+    let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(&next).unwrap().safety()).await.unwrap();
+    let trail = audit::read(ctx.store.as_ref(), &Key::new(doc.audit_key).unwrap()).await.unwrap().unwrap();
+    assert!(trail.iter().all(|r| r.providers[1].cached && !r.providers[0].cached));
+    assert!(audit::verify(ctx.store.as_ref(), &next).await.unwrap().ok());
+}
+
 #[tokio::test]
 async fn nothing_screenable_fails_with_safety_unavailable() {
-    let yaml = "name: weekly\nsafety: {providers: [azure-content-safety], endpoint: 'http://127.0.0.1:9', \
-                api_key: 'env:CPO_TEST_SAFETY_KEY_UNREACHABLE', timeout_secs: 1}\n";
-    // SAFETY of the test: a variable name no other test uses.
-    std::env::set_var("CPO_TEST_SAFETY_KEY_UNREACHABLE", "test-key");
-    let (ctx, run_id) = setup(b"customer_id\nC1\n", Some(yaml), standard_variants()).await;
+    let (endpoint, _) = content_safety(401, r#"{"error":{"code":"401","message":"Access denied"}}"#).await;
+    std::env::set_var("CPO_TEST_SAFETY_KEY_DENIED", "wrong-key");
+    let yaml = azure_campaign(&endpoint, "CPO_TEST_SAFETY_KEY_DENIED");
+    let (ctx, run_id) = setup(b"customer_id\nC1\n", Some(&yaml), standard_variants()).await;
     let err = cpo_safety::handle(input(&run_id), &ctx).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::SafetyUnavailable, "{err}");
-    assert!(!ctx.store.exists(&RunKeys::new(&run_id).unwrap().safety()).await.unwrap());
+    assert!(err.message.contains("HTTP 401"), "{err}");
+    let rk = RunKeys::new(&run_id).unwrap();
+    assert!(!ctx.store.exists(&rk.safety()).await.unwrap());
+    assert!(!ctx.store.exists(&rk.step("safety")).await.unwrap());
 }
 
 #[tokio::test]
