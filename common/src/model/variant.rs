@@ -98,3 +98,23 @@ pub struct VariantsDoc {
     #[serde(default)]
     pub usage: Usage,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_sums_and_cached_means_all_cached() {
+        let call = Usage { prompt_tokens: 10, completion_tokens: 5, cost_usd: 0.5, calls: 1, ..Usage::default() };
+        let hit = Usage { cached: true, cache_hits: 1, ..Usage::default() };
+        let mut total = Usage::default();
+        total.add(&hit);
+        assert!(total.cached);
+        total.add(&call);
+        assert!(!total.cached);
+        total.add(&hit);
+        assert_eq!((total.calls, total.cache_hits, total.tokens()), (1, 2, 15));
+        assert!(!total.cached);
+        assert!((total.cost_usd - 0.5).abs() < 1e-12);
+    }
+}

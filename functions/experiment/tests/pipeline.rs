@@ -232,3 +232,52 @@ async fn srm_broken_outcomes_are_flagged() {
     assert!(doc.decision_reasons[0].contains("sample ratio mismatch"));
     assert!(!doc.simulated);
 }
+
+/// The fast path of assignment (hash and plan only, no store) on a million synthetic customers: arm sizes
+/// match the weights within sampling error, including a renormalised segment.
+#[test]
+fn assignment_is_balanced_on_a_million_customers() {
+    use cpo_experiment::hashing::unit_interval;
+    use cpo_experiment::plan::{Plan, Slot};
+    let slot = |arm: &str, weight: f64| Slot { arm: arm.into(), variant_id: arm.into(), weight };
+    let mut segments = std::collections::BTreeMap::new();
+    segments.insert(
+        "A".to_string(),
+        vec![slot("control", 0.25), slot("urgent", 0.25), slot("informational", 0.25), slot("friendly", 0.25)],
+    );
+    // B's urgent variant was blocked: 1/3 each.
+    segments.insert(
+        "B".to_string(),
+        vec![slot("control", 1.0 / 3.0), slot("informational", 1.0 / 3.0), slot("friendly", 1.0 / 3.0)],
+    );
+    let plan = Plan {
+        experiment_id: "weekly-2026W48".into(),
+        holdout: 0.05,
+        arm_order: vec![],
+        segments,
+        fallback: vec![slot("control", 1.0)],
+        messages: Default::default(),
+        blocked: vec![],
+    };
+    let mut strata = Vec::new();
+    for (seg, arms) in [
+        ("A", ["holdout", "control", "urgent", "informational", "friendly"].as_slice()),
+        ("B", &["holdout", "control", "informational", "friendly"]),
+    ] {
+        let mut counts = vec![0u64; arms.len()];
+        for i in 0..500_000u32 {
+            let id = format!("{seg}{i:07}");
+            let (arm, _) = plan.pick(seg, unit_interval(&plan.experiment_id, &id));
+            let j = arms.iter().position(|a| *a == arm).unwrap();
+            counts[j] += 1;
+        }
+        let w = 0.95 / (arms.len() - 1) as f64;
+        let share: Vec<f64> = arms.iter().map(|a| if *a == "holdout" { 0.05 } else { w }).collect();
+        let (_, p) = cpo_common::stats::chi2_goodness_of_fit(&counts, &share).unwrap();
+        assert!(p > 0.001, "segment {seg}: SRM on {counts:?} (p = {p})");
+        assert_eq!(counts.iter().sum::<u64>(), 500_000, "nobody lost");
+        strata.push((counts, share));
+    }
+    let (_, p) = cpo_common::stats::chi2_stratified(&strata).unwrap();
+    assert!(p > 0.001, "overall SRM p = {p}");
+}

@@ -114,3 +114,39 @@ async fn bad_provider_name_is_bad_input() {
     assert_eq!(e.kind, ErrorKind::InputInvalid);
     assert!(e.message.contains("generation.provider"), "{e}");
 }
+
+fn short_hits(n: usize) -> Vec<cpo_common::model::retrieval::Hit> {
+    (0..n)
+        .map(|i| {
+            let text = format!("Layer number {i} keeps you warm outdoors. Each layer {i} is machine washable.");
+            hit(&format!("DOC-{i:02}"), &format!("Layer {i}"), &text, 10.0 - i as f32)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn short_passages_are_combined_until_the_body_is_long_enough() {
+    let mut cfg = config();
+    cfg.generation.body_words = [100, 200];
+    let ctx = cpo_common::Ctx::new(cpo_common::store::open("mem://").unwrap());
+    fixture_with(&ctx, RUN_ID, cfg, short_hits(8)).await;
+    run(&ctx, SEGMENT, &[]).await.unwrap();
+    for v in variants(&ctx, RUN_ID, SEGMENT).await.variants {
+        assert_eq!(v.status, VariantStatus::Shipped, "{:?}", v.reasons);
+        assert!(v.citations.len() > 5, "{} citations", v.citations.len());
+        assert!(v.message.body.split_whitespace().count() >= 100);
+    }
+}
+
+#[tokio::test]
+async fn too_little_content_is_rejected_with_the_reason_not_padded() {
+    let mut cfg = config();
+    cfg.generation.body_words = [150, 200];
+    let ctx = cpo_common::Ctx::new(cpo_common::store::open("mem://").unwrap());
+    fixture_with(&ctx, RUN_ID, cfg, short_hits(1)).await;
+    let out = run(&ctx, SEGMENT, &[]).await.unwrap();
+    assert_eq!(out.counts["rejected"], 3);
+    assert_eq!(out.counts["provider_calls"], 6, "one retry per variant");
+    let doc = variants(&ctx, RUN_ID, SEGMENT).await;
+    assert!(doc.variants[0].reasons[0].contains("words"), "{:?}", doc.variants[0].reasons);
+}

@@ -53,7 +53,6 @@ pub async fn retrieve(ctx: &Ctx, input: &StepInput) -> Result<StepOutput, StepEr
     let passages: usize = doc.segments.iter().flat_map(|s| &s.hits).map(|h| h.passages.len()).sum();
     Ok(StepOutput::new(&run.run_id, STEP)
         .key("retrieval", keys.retrieval())
-        .key("corpus", &stats.source)
         .count("segments", doc.segments.len() as u64)
         .count("segments_with_content", (doc.segments.len() - doc.no_content.len()) as u64)
         .count("no_content", doc.no_content.len() as u64)

@@ -2,6 +2,10 @@
 //! `run_id` and execution name (DESIGN.md §3), and starts it through a [`Starter`]. The local runner uses the
 //! same [`start_for_key`] with an in-process starter, so routing is written exactly once.
 
+pub mod event;
+pub mod handler;
+pub mod sfn;
+
 use async_trait::async_trait;
 use cpo_common::keys::{check_id, Key, RunKeys};
 use cpo_common::run::{self, StartOptions};
