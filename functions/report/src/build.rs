@@ -291,6 +291,37 @@ fn template_ids(doc: Option<&serde_json::Value>) -> Vec<String> {
     }
 }
 
+/// Deepest nesting of `extra` shown, and the most entries (the rest stays in `analysis.json`).
+const EXTRA_DEPTH: usize = 4;
+const EXTRA_ENTRIES: usize = 200;
+
+/// `extra` of the analysis as `a.b.c → scalar`: nested objects become dotted names, lists of scalars one
+/// comma-separated value; lists of objects are left to `analysis.json`.
+fn flatten(prefix: &str, v: &serde_json::Value, depth: usize, out: &mut BTreeMap<String, serde_json::Value>) {
+    use serde_json::Value;
+    if out.len() >= EXTRA_ENTRIES {
+        return;
+    }
+    match v {
+        Value::Object(m) if depth < EXTRA_DEPTH => {
+            for (k, x) in m {
+                let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&name, x, depth + 1, out);
+            }
+        }
+        Value::Array(items) if items.iter().all(|x| !x.is_object() && !x.is_array()) && !prefix.is_empty() => {
+            let joined: Vec<String> =
+                items.iter().map(|x| x.as_str().map(String::from).unwrap_or(x.to_string())).collect();
+            out.insert(prefix.to_string(), Value::String(joined.join(", ")));
+        }
+        Value::Object(_) | Value::Array(_) => {}
+        scalar if !prefix.is_empty() => {
+            out.insert(prefix.to_string(), scalar.clone());
+        }
+        _ => {}
+    }
+}
+
 fn ingest_facts(s: &IngestSummary) -> IngestFacts {
     IngestFacts {
         files: s.files.len() as u64,
@@ -353,14 +384,8 @@ fn experiment_view(
         .collect();
     // In the order of segments.json (largest first); segments it does not know after them.
     by_segment.sort_by_key(|s| segment_order.iter().position(|o| *o == s.segment).unwrap_or(usize::MAX));
-    let extra = match &a.extra {
-        serde_json::Value::Object(m) => m
-            .iter()
-            .filter(|(_, v)| v.is_number() || v.is_string() || v.is_boolean())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        _ => BTreeMap::new(),
-    };
+    let mut extra = BTreeMap::new();
+    flatten("", &a.extra, 0, &mut extra);
     ExperimentView {
         decision: a.decision.clone(),
         winner: a.winner.clone(),

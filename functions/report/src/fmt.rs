@@ -99,6 +99,24 @@ pub fn duration_ms(ms: u64) -> String {
     }
 }
 
+/// A figure of unknown meaning: numbers with at most four decimals, text as is, null as [`NA`].
+pub fn figure(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => NA.into(),
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if x != 0.0 && x.abs() < 0.0001 {
+                format!("{x:.3e}")
+            } else {
+                let s = format!("{x:.4}");
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
+        }
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A human name for a metric value of the analysis.
 pub fn metric_name(metric: &str) -> String {
     match metric {
@@ -135,5 +153,11 @@ mod tests {
         assert_eq!(duration_ms(12_345), "12.3 s");
         assert_eq!(duration_ms(125_000), "2 min 5 s");
         assert_eq!(pct(f64::NAN), NA);
+        assert_eq!(figure(&serde_json::json!(0.123456)), "0.1235");
+        assert_eq!(figure(&serde_json::json!(0.5)), "0.5");
+        assert_eq!(figure(&serde_json::json!(0.00001234)), "1.234e-5");
+        assert_eq!(figure(&serde_json::json!(7)), "7");
+        assert_eq!(figure(&serde_json::json!("a<b")), "a<b");
+        assert_eq!(figure(&serde_json::Value::Null), NA);
     }
 }

@@ -99,6 +99,11 @@ fn env() -> Result<Environment<'static>, Error> {
         Value::from_safe_string(x.map(|x| fmt::fixed(x, digits.unwrap_or(1))).unwrap_or_else(|| fmt::NA.into()))
     });
     env.add_filter("code", |s: String| Value::from_safe_string(md_code(&s)));
+    // Not marked safe: the text of a figure comes from the analysis and is escaped like any other value.
+    env.add_filter("figure", |v: Value| {
+        let json = serde_json::to_value(&v).unwrap_or(serde_json::Value::Null);
+        fmt::figure(&json)
+    });
     env.add_filter("metric_name", |m: String| fmt::metric_name(&m));
     env.add_template(HTML, include_str!("../templates/report.html"))?;
     env.add_template(MARKDOWN, include_str!("../templates/report.md"))?;

@@ -182,7 +182,8 @@ pub struct ExperimentView {
     /// Overall rows (segment = null), ordered by metric then arm.
     pub overall: Vec<ResultRow>,
     pub by_segment: Vec<SegmentResults>,
-    /// Scalar figures the analysis adds (power, MDE…), flattened to `name → value`.
+    /// Further figures of the analysis's `extra` (power, SRM per segment, weights in force…), flattened to
+    /// `dotted.name → scalar`.
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 

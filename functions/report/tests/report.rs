@@ -177,7 +177,21 @@ async fn experiment_report_has_results_decision_and_agreeing_figures() {
     assert!(o.html.contains(&fmt::pp(0.0317)) && o.md.contains(&fmt::pp(0.0317)), "MDE missing");
     assert!(o.html.contains(&fmt::pvalue(analysis.srm_p_value)) && o.md.contains(&fmt::pvalue(analysis.srm_p_value)));
     assert!(o.html.contains("mde_click") && o.md.contains("mde\\_click"));
-    assert_eq!(e.extra.len(), 2, "nested values of extra are not flattened into the report");
+    let extra: Vec<&str> = e.extra.keys().map(String::as_str).collect();
+    assert_eq!(
+        extra,
+        [
+            "blocked_variants",
+            "mde_click",
+            "power.friendly.mde",
+            "power.friendly.power_at_observed",
+            "srm.per_segment.Loyal <script>alert('segment')</script>"
+        ],
+        "extra flattened to dotted scalars; lists of objects left out"
+    );
+    assert!(o.html.contains("<th>power.friendly.mde</th><td>0.0123</td>"));
+    assert!(o.html.contains("<td>champions-urgent, &lt;x&gt;</td>"));
+    assert!(o.md.contains("| power.friendly.mde | 0.0123 |"));
 
     // All four charts: rates with CI, lift vs control, segment sizes, safety outcomes.
     assert_eq!(o.html.matches("<svg").count(), 4);

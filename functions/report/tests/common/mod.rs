@@ -379,7 +379,13 @@ pub fn analysis_doc(simulated: bool) -> AnalysisDoc {
         decision: "winner".into(),
         winner: Some("friendly".into()),
         decision_reasons: vec!["friendly beats control on click rate after Holm correction".into()],
-        extra: json!({"mde_click": 0.0213, "power": 0.8, "nested": {"ignored": true}}),
+        extra: json!({
+            "mde_click": 0.0213,
+            "power": {"friendly": {"mde": 0.012345678, "power_at_observed": null}},
+            "blocked_variants": ["champions-urgent", "<x>"],
+            "rows": [{"ignored": true}],
+            "srm": {"per_segment": {"Loyal <script>alert('segment')</script>": 0.5}}
+        }),
     }
 }
 
