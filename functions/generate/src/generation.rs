@@ -79,7 +79,10 @@ impl Generator<'_> {
         }
         let completion = self.provider.complete(&Request { messages, brief }).await?;
         if let Some(key) = &key {
-            cache::put(self.store, key, self.provider, &completion).await?;
+            // The answer is paid for either way; failing the step over a cache write would pay for it twice.
+            if let Err(e) = cache::put(self.store, key, self.provider, &completion).await {
+                tracing::warn!(%key, error = %e, "could not cache the provider answer");
+            }
         }
         let cost_usd = self.price.map_or(0.0, |p| {
             completion.prompt_tokens as f64 / 1000.0 * p.input_per_1k

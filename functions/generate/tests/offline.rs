@@ -150,3 +150,12 @@ async fn too_little_content_is_rejected_with_the_reason_not_padded() {
     let doc = variants(&ctx, RUN_ID, SEGMENT).await;
     assert!(doc.variants[0].reasons[0].contains("words"), "{:?}", doc.variants[0].reasons);
 }
+
+/// Lambda's `service_fn` and the local runner's worker threads both need a `Send` handler future.
+#[test]
+fn handler_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let ctx = cpo_common::Ctx::new(cpo_common::store::open("mem://").unwrap());
+    let fut = cpo_generate::handle(input(RUN_ID, SEGMENT), &ctx);
+    assert_send(&fut);
+}
