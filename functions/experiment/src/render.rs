@@ -1,15 +1,18 @@
-//! Fully rendered messages from a run's send list and templates (`cpo render`, `experiment.render`).
+//! Fully rendered messages of a run (`cpo render`), identical to what the assign step writes with
+//! `experiment.render`: merge fields are filled from the members' own fields, not from the send list, whose
+//! cells are neutralised for spreadsheets.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use cpo_common::keys::RunKeys;
-use cpo_common::model::experiment::TemplatesDoc;
+use cpo_common::model::experiment::{Assignment, TemplatesDoc};
+use cpo_common::model::segment::Member;
 use cpo_common::store::StoreExt;
-use cpo_common::{Key, StepError, Store};
+use cpo_common::{StepError, Store};
 
-use crate::parts::list_parts;
-use crate::send::{self, FIXED_COLUMNS};
+use crate::parts::{list_parts, JsonlParts};
+use crate::plan::HOLDOUT;
+use crate::send;
 
 /// Which customers to render.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +21,8 @@ pub enum Selection {
     All,
 }
 
-/// Write one JSON line per rendered message to `out`; returns how many were written. A customer who is not
-/// on the send list (unknown, or in the holdout) is an input error.
+/// Write one JSON line per rendered message to `out`; returns how many were written. A customer who gets no
+/// message (unknown, or in the holdout) is an input error that names them only by their keyed hash.
 pub async fn render_run(
     store: &dyn Store,
     run_id: &str,
@@ -30,42 +33,38 @@ pub async fn render_run(
     let templates: TemplatesDoc = store.get_json_opt(&keys.templates()).await?.ok_or_else(|| {
         StepError::input(format!("{}: not found in {}; has the run's assign step run?", keys.templates(), store.url()))
     })?;
-    let send_prefix: Key = keys.prefix().join("send/")?;
+    let mut assignments =
+        JsonlParts::<Assignment>::new(list_parts(store, &keys.assignments_prefix(), "part-", ".jsonl").await?);
+    let mut members = JsonlParts::<Member>::new(list_parts(store, &keys.members_prefix(), "members-", ".jsonl").await?);
     let mut written = 0u64;
-    for key in list_parts(store, &send_prefix, "part-", ".csv").await? {
-        let body = store.get(&key).await?;
-        let mut rdr = csv::Reader::from_reader(body.as_ref());
-        let headers = rdr.headers().map_err(|e| StepError::input(format!("{key}: {e}")))?.clone();
-        for (i, rec) in rdr.records().enumerate() {
-            let rec = rec.map_err(|e| StepError::input(format!("{key}: line {}: {e}", i + 2)))?;
-            let row: BTreeMap<&str, &str> = headers.iter().zip(rec.iter()).collect();
-            let id = row.get("customer_id").copied().unwrap_or("");
-            if let Selection::Customer(want) = which {
-                if id != send::neutralise(want) {
-                    continue;
-                }
+    // Assignments are written in member order: walk both together.
+    while let Some(a) = assignments.next(store).await? {
+        let m = members.next(store).await?.filter(|m| m.customer_id == a.customer_id).ok_or_else(|| {
+            StepError::internal(format!("run {run_id}: assignments are not in member order; re-run the assign step"))
+        })?;
+        if let Selection::Customer(want) = which {
+            if &a.customer_id != want {
+                continue;
             }
-            let variant_id = row.get("variant_id").copied().unwrap_or("");
-            let template = templates.templates.get(variant_id).ok_or_else(|| {
-                StepError::input(format!("{key}: line {}: field `variant_id`: {variant_id:?} has no template", i + 2))
-            })?;
-            let field = |name: &str| {
-                (!FIXED_COLUMNS.contains(&name) || name == "segment")
-                    .then(|| row.get(name).map(|v| v.to_string()))
-                    .flatten()
-            };
-            let msg = send::render(template, id, row.get("email").copied(), &field);
-            serde_json::to_writer(&mut *out, &msg)?;
-            out.write_all(b"\n").map_err(|e| StepError::internal(format!("writing rendered messages: {e}")))?;
-            written += 1;
-            if matches!(which, Selection::Customer(_)) {
-                return Ok(written);
-            }
+        }
+        if a.arm == HOLDOUT {
+            break;
+        }
+        let template = templates.templates.get(&a.variant_id).ok_or_else(|| {
+            StepError::input(format!("{}: variant {:?} has no template", keys.templates(), a.variant_id))
+        })?;
+        let field = |name: &str| m.fields.get(name).cloned();
+        let msg = send::render(template, &a.customer_id, m.fields.get("email").map(String::as_str), &field);
+        serde_json::to_writer(&mut *out, &msg)?;
+        out.write_all(b"\n").map_err(|e| StepError::internal(format!("writing rendered messages: {e}")))?;
+        written += 1;
+        if matches!(which, Selection::Customer(_)) {
+            return Ok(written);
         }
     }
     if let Selection::Customer(want) = which {
         return Err(StepError::input(format!(
-            "run {run_id}: customer {} is not on the send list (unknown, or in the holdout)",
+            "run {run_id}: customer {} gets no message (not assigned in this run, or in the holdout)",
             cpo_common::pii::hash_id(want)
         )));
     }

@@ -281,3 +281,28 @@ fn assignment_is_balanced_on_a_million_customers() {
     let (_, p) = cpo_common::stats::chi2_stratified(&strata).unwrap();
     assert!(p > 0.001, "overall SRM p = {p}");
 }
+
+#[tokio::test]
+async fn rendered_messages_fill_merge_fields() {
+    use cpo_common::model::experiment::RenderedMessage;
+    use cpo_experiment::render::{render_run, Selection};
+    let f = build(50, 50, &[], |c| c.experiment.render = true).await;
+    handle(step("assign"), &f.ctx).await.unwrap();
+    let store = f.ctx.store.as_ref();
+    let mut out = Vec::new();
+    let n = render_run(store, RUN, &Selection::Customer("C000003".into()), &mut out).await.unwrap();
+    assert_eq!(n, 1);
+    let msg: RenderedMessage = serde_json::from_slice(&out).unwrap();
+    assert_eq!(msg.customer_id, "C000003");
+    assert!(msg.subject.contains("Name3") && !msg.subject.contains("{{"), "{msg:?}");
+    if msg.arm != "control" {
+        assert!(msg.body.contains("Gold"), "{msg:?}");
+    }
+    let mut all = Vec::new();
+    assert_eq!(render_run(store, RUN, &Selection::All, &mut all).await.unwrap(), 50);
+    // The step's own rendering (experiment.render) produced the same messages.
+    let key = f.keys.prefix().join("send/rendered-00000.jsonl").unwrap();
+    assert_eq!(store.get(&key).await.unwrap().as_ref(), all.as_slice());
+    let e = render_run(store, RUN, &Selection::Customer("NOBODY".into()), &mut Vec::new()).await.unwrap_err();
+    assert!(e.message.contains("gets no message") && !e.message.contains("NOBODY"), "{e}");
+}
