@@ -83,7 +83,7 @@ impl TaskInvoker for LocalTasks {
             (function_name(resource), input, false)
         };
         let name = name.ok_or_else(|| Failure {
-            error: "States.Runtime".into(),
+            error: "States.TaskFailed".into(),
             cause: format!("Task resource {resource:?} does not name a CPO function"),
         })?;
         let step_input: StepInput = serde_json::from_value(payload)

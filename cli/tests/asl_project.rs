@@ -205,7 +205,7 @@ async fn function_invoker_maps_inputs_errors_and_store_items() {
     let csv = "customer_id,spend\nc1,10\nc2,20\nc3,30\n";
     store.put(&Key::new("runs/r1/shards/part-0.csv").unwrap(), bytes::Bytes::from(csv)).await.unwrap();
     store.put(&Key::new("runs/r1/shards/part-1.csv").unwrap(), bytes::Bytes::from(csv)).await.unwrap();
-    let invoker = sfn::FunctionInvoker::new(store);
+    let invoker = tasks::LocalTasks::new(cpo_common::Ctx::new(store));
 
     let err = invoker.invoke("${SegmentFunctionArn}", json!({"campaign": "c"})).await.unwrap_err();
     assert_eq!(err.error, "Cpo.InputInvalid", "a step input without run_id: {}", err.cause);
@@ -256,9 +256,13 @@ async fn a_sharded_distributed_map_reads_the_store_through_the_runner() {
         "End": true}}});
     let m = machine(def);
     let opts = cpo::asl::Options { execution_name: "shards".into(), time_scale: 0.0, on_event: None };
-    let out =
-        cpo::asl::execute(&m, json!({"prefix": "runs/r1/shards/"}), Arc::new(sfn::FunctionInvoker::new(store)), &opts)
-            .await
-            .unwrap();
+    let out = cpo::asl::execute(
+        &m,
+        json!({"prefix": "runs/r1/shards/"}),
+        Arc::new(tasks::LocalTasks::new(cpo_common::Ctx::new(store))),
+        &opts,
+    )
+    .await
+    .unwrap();
     assert_eq!(out, json!([[{"id": 1}, {"id": 2}], [{"id": 1}, {"id": 2}], [{"id": 1}, {"id": 2}]]));
 }
