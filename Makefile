@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 CPO := $(or $(CARGO_TARGET_DIR),target)/debug/cpo
-EXAMPLE_N ?= 5000
+EXAMPLE_N ?= 100000
 EXAMPLE_DIR := $(or $(CARGO_TARGET_DIR),target)/example
 
 .PHONY: help build run test test-deps fmt fmt-check clippy nextest
