@@ -1,6 +1,7 @@
 //! Run metrics for `cpo run --metrics-out` and `make bench`: bytes through the store, per-Task wall time and
 //! the process's peak RSS as the OS reports it (`VmHWM`), gathered without touching the functions themselves.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -8,7 +9,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use bytes::Bytes;
 use cpo_common::keys::Key;
-use cpo_common::store::{DynStore, ObjectMeta, PutOutcome, Store, StoreError};
+use cpo_common::store::{ByteStream, DynStore, ObjectMeta, PutOutcome, Store, StoreError};
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 /// Byte counters shared by a [`CountingStore`] and whoever reports on it.
@@ -67,6 +69,29 @@ impl Store for CountingStore {
     }
     async fn head(&self, key: &Key) -> Result<Option<ObjectMeta>, StoreError> {
         self.inner.head(key).await
+    }
+    async fn get_stream(&self, key: &Key) -> Result<ByteStream, StoreError> {
+        let counters = self.counters.clone();
+        let stream = self.inner.get_stream(key).await?;
+        Ok(stream
+            .inspect_ok(move |b| {
+                counters.bytes_read.fetch_add(b.len() as u64, Ordering::Relaxed);
+            })
+            .boxed())
+    }
+    async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes, StoreError> {
+        let b = self.inner.get_range(key, range).await?;
+        self.counters.bytes_read.fetch_add(b.len() as u64, Ordering::Relaxed);
+        Ok(b)
+    }
+    async fn put_large(&self, key: &Key, body: ByteStream) -> Result<ObjectMeta, StoreError> {
+        let counters = self.counters.clone();
+        let body = body
+            .inspect_ok(move |b| {
+                counters.bytes_written.fetch_add(b.len() as u64, Ordering::Relaxed);
+            })
+            .boxed();
+        self.inner.put_large(key, body).await
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use cpo_common::keys::{Key, RunKeys};
+use cpo_common::model::experiment::AnalysisDoc;
 use cpo_common::store::{DynStore, StoreExt};
 use serde_json::{json, Value};
 
@@ -100,37 +101,15 @@ pub async fn print(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Res
 /// The analysis result table (`cpo analyze`), or the analysis JSON with `--json`.
 pub async fn print_analysis(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Result<()> {
     let keys = RunKeys::new(run_id)?;
-    let analysis = doc(store, &keys.analysis())
+    let analysis: AnalysisDoc = store
+        .get_json_opt(&keys.analysis())
         .await?
         .ok_or_else(|| anyhow::anyhow!("run {run_id}: no analysis.json was written"))?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&analysis)?);
-        return Ok(());
+    } else {
+        print!("{}", cpo_experiment::table(&analysis));
     }
-    if analysis["simulated"] == json!(true) {
-        println!("SIMULATED OUTCOMES — for demonstration only");
-    }
-    println!(
-        "{:<14} {:<12} {:<20} {:>9} {:>9} {:>8} {:>17} {:>8} {:>9}",
-        "arm", "metric", "segment", "n", "successes", "rate", "95% CI", "lift", "p (Holm)"
-    );
-    for r in analysis["results"].as_array().into_iter().flatten() {
-        let f = |k: &str| r[k].as_f64();
-        let pct = |x: Option<f64>| x.map(|v| format!("{:.2}%", v * 100.0)).unwrap_or_else(|| "–".into());
-        println!(
-            "{:<14} {:<12} {:<20} {:>9} {:>9} {:>8} {:>17} {:>8} {:>9}",
-            r["arm"].as_str().unwrap_or("?"),
-            r["metric"].as_str().unwrap_or("?"),
-            r["segment"].as_str().unwrap_or("(all)"),
-            r["n"],
-            r["successes"],
-            pct(f("rate")),
-            format!("{}–{}", pct(f("ci_low")), pct(f("ci_high"))),
-            f("lift").map(|v| format!("{:+.1}%", v * 100.0)).unwrap_or_else(|| "–".into()),
-            f("p_holm").map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into()),
-        );
-    }
-    println!("SRM p-value {}   decision: {}", analysis["srm_p_value"], analysis["decision"].as_str().unwrap_or("?"));
     Ok(())
 }
 

@@ -1,0 +1,84 @@
+//! Helpers of the cross-crate tests: run `cpo run` / `cpo analyze` in-process against a fresh file store.
+
+use std::path::{Path, PathBuf};
+
+use cpo_common::keys::{Key, RunKeys};
+use cpo_common::store::{DynStore, StoreExt};
+use serde_json::Value;
+
+/// A scratch directory with a file store at `<dir>/store`.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+    pub fn store_url(&self) -> String {
+        format!("file://{}", self.dir.path().join("store").display())
+    }
+    pub fn store(&self) -> DynStore {
+        cpo_common::store::open(&self.store_url()).expect("open store")
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    /// `cpo gen customers --n N --seed S` into a file.
+    pub fn customers(&self, n: u64, seed: u64) -> PathBuf {
+        let p = self.path(&format!("customers-{n}-{seed}.csv"));
+        std::fs::write(&p, cpo_segment::synth::customers_csv(n, seed)).expect("write customers");
+        p
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn run_args(store: &str, input: &Path, simulate: bool) -> cpo::cmd::run::Args {
+    cpo::cmd::run::Args {
+        input: input.to_path_buf(),
+        store: store.to_string(),
+        campaign: "weekly".into(),
+        content: None,
+        simulate_outcomes: simulate,
+        seed: None,
+        definitions: None,
+        json: true,
+        metrics_out: None,
+    }
+}
+
+/// The only run in a store.
+pub async fn only_run(store: &DynStore) -> String {
+    let runs: Vec<String> = store
+        .list(&Key::new("runs/").unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|o| o.key.strip_prefix("runs/")?.strip_suffix("/input.json").map(String::from))
+        .collect();
+    assert_eq!(runs.len(), 1, "expected exactly one run, found {runs:?}");
+    runs[0].clone()
+}
+
+pub async fn json(store: &DynStore, key: &Key) -> Value {
+    store.get_json(key).await.unwrap_or_else(|e| panic!("{key}: {e}"))
+}
+
+/// Every line of every object under a prefix.
+pub async fn lines(store: &DynStore, prefix: &Key) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in store.list(prefix).await.unwrap() {
+        let body = store.get(&Key::new(o.key).unwrap()).await.unwrap();
+        out.extend(String::from_utf8(body.to_vec()).unwrap().lines().map(String::from));
+    }
+    out
+}
+
+pub fn keys(run_id: &str) -> RunKeys {
+    RunKeys::new(run_id).unwrap()
+}
