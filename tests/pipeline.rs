@@ -140,6 +140,10 @@ async fn rerun_of_the_same_input_recomputes_nothing() {
     cpo::cmd::run::run(run_args(&s.store_url(), &input, true)).await.expect("second run");
     assert_eq!(only_run(&store).await, run_id, "same input, same run");
     for (key, rec) in before {
+        // The campaign report re-renders on purpose when newer objects (the analysis) exist; it calls no provider.
+        if key.contains("/steps/report-") {
+            continue;
+        }
         let now = json(&store, &Key::new(key.clone()).unwrap()).await;
         assert_eq!(now["started_at"], rec["started_at"], "{key} ran again");
     }
@@ -190,8 +194,8 @@ async fn real_outcomes_drive_the_analysis_machine() {
         .expect("overall friendly open row");
     assert!(open_friendly["rate"].as_f64().unwrap() > 0.15, "{open_friendly}");
     assert!(open_friendly["p_value"].as_f64().unwrap() < 0.01, "{open_friendly}");
-    let rejected = lines(&store, &k.ingest_rejected()).await;
-    assert!(rejected.iter().any(|l| l.contains("teleport")), "{rejected:?}");
+    let rejected = String::from_utf8(store.get(&k.ingest_rejected()).await.unwrap().to_vec()).unwrap();
+    assert!(rejected.lines().any(|l| l.contains("teleport") && l.contains("\"event\"")), "{rejected}");
     let html = String::from_utf8(store.get(&k.report("index.html")).await.unwrap().to_vec()).unwrap();
     assert!(!html.contains("SIMULATED"), "real outcomes are not labelled simulated");
 }
