@@ -83,9 +83,11 @@ impl Settings {
         let api_version = get("CPO_LLM_API_VERSION")
             .or_else(|| gen.api_version.clone())
             .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_string());
-        let key = match (get("CPO_LLM_API_KEY"), &gen.api_key) {
+        // `CPO_LLM_API_KEY_REF` is how the SAM template passes a Secrets Manager reference (never the key).
+        let reference = get("CPO_LLM_API_KEY_REF").or_else(|| gen.api_key.clone().filter(|r| !r.trim().is_empty()));
+        let key = match (get("CPO_LLM_API_KEY"), reference) {
             (Some(k), _) => KeySource::Literal(ApiKey::new(k)),
-            (None, Some(r)) if !r.trim().is_empty() => KeySource::Reference(r.trim().to_string()),
+            (None, Some(r)) => KeySource::Reference(r.trim().to_string()),
             _ => KeySource::None,
         };
         let (model, base_url) = match kind {
@@ -192,6 +194,18 @@ mod tests {
         assert_eq!(s.key, KeySource::Literal(ApiKey::new("sk-secret")));
         assert!(!format!("{s:?}").contains("sk-secret"), "the key must never reach Debug output");
         assert!(!s.identity().contains("sk-secret"));
+    }
+
+    #[test]
+    fn template_passes_a_secret_reference_not_a_key() {
+        let e = env(&[
+            ("CPO_LLM_PROVIDER", "openai"),
+            ("CPO_LLM_API_KEY_REF", "aws-secrets:cpo/llm"),
+            ("CPO_LLM_BASE_URL", ""),
+        ]);
+        let s = Settings::resolve(&Generation::default(), &e).unwrap();
+        assert_eq!(s.key, KeySource::Reference("aws-secrets:cpo/llm".into()));
+        assert_eq!(s.base_url.as_deref(), Some(DEFAULT_OPENAI_BASE), "an empty template parameter is no override");
     }
 
     #[test]

@@ -44,8 +44,24 @@ fn resolve_key(reference: Option<&str>, default_env: &str, provider: &str) -> Re
     }
 }
 
-/// The chain `cfg.providers` names, in order. Unknown names and missing endpoints are config errors.
+/// Environment override of `safety.providers` for ops (comma-separated; the SAM template's `SafetyProvider`).
+pub const PROVIDERS_ENV: &str = "CPO_SAFETY_PROVIDERS";
+
+/// The chain `cfg.providers` names (or `CPO_SAFETY_PROVIDERS`), in order. Unknown names and missing endpoints
+/// are config errors.
 pub fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, StepError> {
+    let from_env: Option<Vec<String>> = std::env::var(PROVIDERS_ENV)
+        .ok()
+        .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty());
+    let overridden;
+    let cfg = match from_env {
+        Some(providers) => {
+            overridden = Safety { providers, ..cfg.clone() };
+            &overridden
+        }
+        None => cfg,
+    };
     if cfg.providers.is_empty() {
         return Err(StepError::input("campaign field `safety.providers`: at least one provider is required"));
     }
@@ -56,8 +72,11 @@ pub fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, St
         let screener: Box<dyn Screener> = match name.as_str() {
             OFFLINE => Box::new(Offline),
             AZURE => {
-                let endpoint =
-                    cfg.endpoint.clone().or_else(|| std::env::var(AZURE_ENDPOINT_ENV).ok()).ok_or_else(|| {
+                let endpoint = cfg
+                    .endpoint
+                    .clone()
+                    .or_else(|| std::env::var(AZURE_ENDPOINT_ENV).ok().filter(|v| !v.is_empty()))
+                    .ok_or_else(|| {
                         StepError::input(format!(
                             "campaign field `safety.endpoint`: {AZURE} needs an endpoint (or {AZURE_ENDPOINT_ENV})"
                         ))
@@ -70,10 +89,13 @@ pub fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, St
             }
             OPENAI => {
                 let (base, key) = if both {
-                    (std::env::var(OPENAI_BASE_ENV).ok(), resolve_key(None, OPENAI_KEY_ENV, OPENAI)?)
+                    (
+                        std::env::var(OPENAI_BASE_ENV).ok().filter(|v| !v.is_empty()),
+                        resolve_key(None, OPENAI_KEY_ENV, OPENAI)?,
+                    )
                 } else {
                     (
-                        cfg.endpoint.clone().or_else(|| std::env::var(OPENAI_BASE_ENV).ok()),
+                        cfg.endpoint.clone().or_else(|| std::env::var(OPENAI_BASE_ENV).ok().filter(|v| !v.is_empty())),
                         resolve_key(cfg.api_key.as_deref(), OPENAI_KEY_ENV, OPENAI)?,
                     )
                 };
