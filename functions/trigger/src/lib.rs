@@ -86,12 +86,28 @@ pub struct TriggerOptions {
     pub content_prefix: Option<Key>,
 }
 
+/// Inputs at least this large are segmented in shards (`"sharded": true` in the campaign execution input): past
+/// about 1 GiB one segment Lambda (10 GiB memory, 15 minutes) has no margin left for the single pass.
+pub const SHARDED_MIN_BYTES: u64 = 1 << 30;
+
 /// Route `key`, prepare its run and start the machine. `Ok(None)` when the key is ignored.
 pub async fn start_for_key(
     store: &dyn Store,
     starter: &dyn Starter,
     key: &str,
     opts: &TriggerOptions,
+) -> Result<Option<(Start, Started)>, StepError> {
+    start_for_key_sharded(store, starter, key, opts, false).await
+}
+
+/// [`start_for_key`], with the campaign run segmented in shards when `sharded` is set or the input object is at
+/// least [`SHARDED_MIN_BYTES`].
+pub async fn start_for_key_sharded(
+    store: &dyn Store,
+    starter: &dyn Starter,
+    key: &str,
+    opts: &TriggerOptions,
+    sharded: bool,
 ) -> Result<Option<(Start, Started)>, StepError> {
     let start = match route(key) {
         Route::Ignored { reason } => {
@@ -106,6 +122,8 @@ pub async fn start_for_key(
                 &StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() },
             )
             .await?;
+            let size = store.head(&key).await?.map_or(0, |m| m.size);
+            let sharded = sharded || size >= SHARDED_MIN_BYTES;
             Start {
                 machine: Machine::Campaign,
                 name: run.run_id.clone(),
@@ -114,6 +132,7 @@ pub async fn start_for_key(
                     "campaign": run.campaign,
                     "simulate_outcomes": opts.simulate_outcomes,
                     "seed": run.seed,
+                    "sharded": sharded,
                 }),
             }
         }
