@@ -111,6 +111,9 @@ fn asl_substitutions_template_functions_and_local_handlers_agree() {
             assert!(functions.contains_key(&target), "{name}: {var} → {target} is not a function of the template");
             used.insert(target);
         }
+        let local = cpo::local::substitute(&text);
+        let left: Vec<String> = substitutions_in(&local).into_iter().filter(|v| !v.ends_with("FunctionArn")).collect();
+        assert!(left.is_empty(), "{uri}: the local runner leaves {left:?} unsubstituted");
         for (k, _) in subs {
             let k = k.as_str().unwrap();
             assert!(text.contains(&format!("${{{k}}}")), "{name}: substitution {k} is not used by {uri}");
