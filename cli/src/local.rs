@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use anyhow::Context as _;
 use async_trait::async_trait;
 use cpo_common::keys::{Key, RunKeys};
 use cpo_common::run::StartOptions;
@@ -24,6 +25,16 @@ use crate::tasks::LocalTasks;
 const CAMPAIGN_ASL: &str = include_str!("../../infra/statemachine/campaign.asl.json");
 const ANALYSIS_ASL: &str = include_str!("../../infra/statemachine/analysis.asl.json");
 
+/// The bucket name `${DataBucket}` becomes locally: the runner's `s3:getObject` ItemReader ignores the bucket and
+/// reads the key from its own store, whose root plays the bucket.
+pub const LOCAL_BUCKET: &str = "local";
+
+/// The template's non-function `DefinitionSubstitutions`, applied as CloudFormation would: the store's root is the
+/// bucket, so the key prefix is empty. `${…FunctionArn}` stays: the local task invoker resolves it by name.
+pub fn substitute(definition: &str) -> String {
+    definition.replace("${DataBucket}", LOCAL_BUCKET).replace("${DataPrefix}", "")
+}
+
 /// Load a machine: from `dir` when given (to try a modified definition), else the compiled-in copy.
 pub fn machine(which: Machine, dir: Option<&PathBuf>) -> anyhow::Result<StateMachine> {
     let file = match which {
@@ -31,12 +42,16 @@ pub fn machine(which: Machine, dir: Option<&PathBuf>) -> anyhow::Result<StateMac
         Machine::Analysis => "analysis.asl.json",
     };
     Ok(match dir {
-        Some(d) => StateMachine::from_file(&d.join(file))?,
+        Some(d) => {
+            let path = d.join(file);
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            StateMachine::parse(&substitute(&text), &path.display().to_string())?
+        }
         None => StateMachine::parse(
-            match which {
+            &substitute(match which {
                 Machine::Campaign => CAMPAIGN_ASL,
                 Machine::Analysis => ANALYSIS_ASL,
-            },
+            }),
             &format!("infra/statemachine/{file}"),
         )?,
     })
@@ -138,6 +153,17 @@ pub async fn start_and_follow(
     key: &Key,
     opts: &TriggerOptions,
 ) -> anyhow::Result<String> {
+    start_and_follow_sharded(store, starter, key, opts, false).await
+}
+
+/// [`start_and_follow`], forcing the sharded segmentation of the campaign run when `sharded` (`cpo run --sharded`).
+pub async fn start_and_follow_sharded(
+    store: &DynStore,
+    starter: &LocalStarter,
+    key: &Key,
+    opts: &TriggerOptions,
+    sharded: bool,
+) -> anyhow::Result<String> {
     let watched = match cpo_trigger::route(key.as_str()) {
         cpo_trigger::Route::Campaign { .. } => {
             // `prepare` is idempotent: the trigger's own call below finds the same run.
@@ -149,7 +175,8 @@ pub async fn start_and_follow(
         }
         _ => None,
     };
-    let Some((start, _)) = cpo_trigger::start_for_key(store.as_ref(), starter, key.as_str(), opts).await? else {
+    let started = cpo_trigger::start_for_key_sharded(store.as_ref(), starter, key.as_str(), opts, sharded).await?;
+    let Some((start, _)) = started else {
         anyhow::bail!("{key}: the trigger starts nothing for this key (expected incoming/<campaign>/<file> or runs/<run_id>/outcomes/<file>)");
     };
     fail_on_error(starter)?;

@@ -62,6 +62,31 @@ fn substitutions_in(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The only substitutions that are not functions: the data bucket (`!Ref` of the template's bucket) and the key
+/// prefix of the Lambdas' store, which is empty (`CPO_STORE=s3://<bucket>`), given as `""` or an empty `!Join`.
+fn check_data_substitution(name: &str, uri: &str, var: &str, value: Option<&Yaml>, t: &Yaml) {
+    let value = value.unwrap_or_else(|| panic!("{uri}: ${{{var}}} has no substitution in {name}"));
+    match var {
+        "DataBucket" => {
+            let Yaml::Tagged(tag) = value else { panic!("{name}: DataBucket must be !Ref DataBucket, got {value:?}") };
+            assert!(tag.tag == "Ref" && tag.value.as_str() == Some("DataBucket"), "{name}: DataBucket: {value:?}");
+            assert_eq!(t["Resources"]["DataBucket"]["Type"].as_str(), Some("AWS::S3::Bucket"), "{name}: DataBucket");
+        }
+        "DataPrefix" => {
+            let empty = match value {
+                Yaml::String(s) => s.is_empty(),
+                Yaml::Tagged(tag) if tag.tag == "Join" => tag
+                    .value
+                    .as_sequence()
+                    .is_some_and(|a| a.len() == 2 && a[1].as_sequence().is_some_and(|v| v.is_empty())),
+                _ => false,
+            };
+            assert!(empty, "{name}: DataPrefix must be empty (the Lambdas' store has no key prefix), got {value:?}");
+        }
+        other => panic!("{uri}: ${{{other}}} is neither a …FunctionArn nor DataBucket/DataPrefix"),
+    }
+}
+
 #[test]
 fn asl_substitutions_template_functions_and_local_handlers_agree() {
     let t = template();
@@ -75,13 +100,20 @@ fn asl_substitutions_template_functions_and_local_handlers_agree() {
         let text = std::fs::read_to_string(root().join("infra").join(uri)).unwrap();
         let subs = props["DefinitionSubstitutions"].as_mapping().unwrap();
         for var in substitutions_in(&text) {
-            let target = subs
-                .get(Yaml::from(var.as_str()))
+            let value = subs.get(Yaml::from(var.as_str()));
+            if !var.ends_with("FunctionArn") {
+                check_data_substitution(name, uri, &var, value, &t);
+                continue;
+            }
+            let target = value
                 .and_then(get_att_target)
                 .unwrap_or_else(|| panic!("{uri}: ${{{var}}} has no !GetAtt substitution in {name}"));
             assert!(functions.contains_key(&target), "{name}: {var} → {target} is not a function of the template");
             used.insert(target);
         }
+        let local = cpo::local::substitute(&text);
+        let left: Vec<String> = substitutions_in(&local).into_iter().filter(|v| !v.ends_with("FunctionArn")).collect();
+        assert!(left.is_empty(), "{uri}: the local runner leaves {left:?} unsubstituted");
         for (k, _) in subs {
             let k = k.as_str().unwrap();
             assert!(text.contains(&format!("${{{k}}}")), "{name}: substitution {k} is not used by {uri}");

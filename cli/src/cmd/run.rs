@@ -12,7 +12,7 @@ use cpo_common::store::{DynStore, StoreExt};
 use cpo_common::{CampaignConfig, Ctx};
 use cpo_trigger::TriggerOptions;
 
-use crate::local::{start_and_follow, LocalStarter};
+use crate::local::{start_and_follow_sharded, LocalStarter};
 use crate::metrics::{CountingStore, Recorder};
 use crate::summary;
 
@@ -36,6 +36,10 @@ pub struct Args {
     /// Simulator seed (default: the campaign's simulation.seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Segment in shards (plan → sketch → merge → score → finish, Distributed Maps in the cloud) even when the input
+    /// is below the trigger's threshold (1 GiB), as a large file would be.
+    #[arg(long)]
+    pub sharded: bool,
     /// Directory with campaign.asl.json / analysis.asl.json to run instead of the compiled-in definitions.
     #[arg(long)]
     pub definitions: Option<PathBuf>,
@@ -61,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let starter = LocalStarter::new(Ctx::new(store.clone()), args.definitions.clone())
         .with_recorder(args.metrics_out.is_some().then(|| recorder.clone()));
     let opts = TriggerOptions { simulate_outcomes: args.simulate_outcomes, seed: args.seed, content_prefix };
-    let run_id = start_and_follow(&store, &starter, &key, &opts).await?;
+    let run_id = start_and_follow_sharded(&store, &starter, &key, &opts, args.sharded).await?;
     summary::print(&store, &run_id, args.json).await?;
     if let Some(path) = &args.metrics_out {
         write_metrics(path, &store, &run_id, &recorder, t0.elapsed(), started_at).await?;

@@ -86,12 +86,33 @@ pub struct TriggerOptions {
     pub content_prefix: Option<Key>,
 }
 
+/// Inputs at least this large are segmented in shards (`"sharded": true` in the campaign execution input): past
+/// about 1 GiB one segment Lambda (10 GiB memory, 15 minutes) has no margin left for the single pass.
+pub const SHARDED_MIN_BYTES: u64 = 1 << 30;
+
+/// Whether the campaign run segments in shards: asked for, or an input of at least [`SHARDED_MIN_BYTES`].
+pub fn use_shards(forced: bool, input_bytes: u64) -> bool {
+    forced || input_bytes >= SHARDED_MIN_BYTES
+}
+
 /// Route `key`, prepare its run and start the machine. `Ok(None)` when the key is ignored.
 pub async fn start_for_key(
     store: &dyn Store,
     starter: &dyn Starter,
     key: &str,
     opts: &TriggerOptions,
+) -> Result<Option<(Start, Started)>, StepError> {
+    start_for_key_sharded(store, starter, key, opts, false).await
+}
+
+/// [`start_for_key`], with the campaign run segmented in shards when `sharded` is set or the input object is at
+/// least [`SHARDED_MIN_BYTES`].
+pub async fn start_for_key_sharded(
+    store: &dyn Store,
+    starter: &dyn Starter,
+    key: &str,
+    opts: &TriggerOptions,
+    sharded: bool,
 ) -> Result<Option<(Start, Started)>, StepError> {
     let start = match route(key) {
         Route::Ignored { reason } => {
@@ -106,6 +127,7 @@ pub async fn start_for_key(
                 &StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() },
             )
             .await?;
+            let sharded = use_shards(sharded, store.head(&key).await?.map_or(0, |m| m.size));
             Start {
                 machine: Machine::Campaign,
                 name: run.run_id.clone(),
@@ -114,6 +136,7 @@ pub async fn start_for_key(
                     "campaign": run.campaign,
                     "simulate_outcomes": opts.simulate_outcomes,
                     "seed": run.seed,
+                    "sharded": sharded,
                 }),
             }
         }
@@ -138,6 +161,7 @@ pub async fn start_for_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn routes() {
@@ -149,5 +173,41 @@ mod tests {
         assert!(matches!(route("runs/x/outcomes/../../y"), Route::Ignored { .. }));
         assert!(matches!(route("content/approved/a.json"), Route::Ignored { .. }));
         assert!(matches!(route("/etc/passwd"), Route::Ignored { .. }));
+    }
+
+    #[test]
+    fn large_inputs_or_the_flag_shard() {
+        assert!(!use_shards(false, 0));
+        assert!(!use_shards(false, SHARDED_MIN_BYTES - 1));
+        assert!(use_shards(false, SHARDED_MIN_BYTES));
+        assert!(use_shards(true, 10));
+    }
+
+    /// Remembers what it was asked to start.
+    #[derive(Default)]
+    struct Recording(std::sync::Mutex<Vec<Start>>);
+
+    #[async_trait]
+    impl Starter for Recording {
+        async fn start(&self, start: &Start) -> Result<Started, StepError> {
+            self.0.lock().map_err(|e| StepError::internal(e.to_string()))?.push(start.clone());
+            Ok(Started::Started)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_campaign_input_says_whether_to_shard() {
+        let store = cpo_common::store::open("mem://").unwrap();
+        let key = Key::new("incoming/weekly/c.csv").unwrap();
+        let csv = "customer_id,recency_days,frequency,monetary_value,tier,location\nC1,3,4,120.5,gold,Paris\n";
+        store.put(&key, bytes::Bytes::from(csv)).await.unwrap();
+        let starter = Recording::default();
+        let opts = TriggerOptions::default();
+        start_for_key(store.as_ref(), &starter, key.as_str(), &opts).await.unwrap();
+        start_for_key_sharded(store.as_ref(), &starter, key.as_str(), &opts, true).await.unwrap();
+        let inputs: Vec<Value> = starter.0.lock().unwrap().iter().map(|s| s.input.clone()).collect();
+        assert_eq!(inputs.len(), 2);
+        assert_eq!((&inputs[0]["sharded"], &inputs[1]["sharded"]), (&json!(false), &json!(true)));
+        assert_eq!(inputs[0]["run_id"], inputs[1]["run_id"], "sharding does not change the run");
     }
 }
