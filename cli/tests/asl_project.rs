@@ -154,7 +154,7 @@ fn sfn_args(file: &str, input: &str) -> RunArgs {
         store: "mem://".into(),
         time_scale: 0.0,
         name: "cli".into(),
-        verbose: false,
+        trace: false,
     }
 }
 

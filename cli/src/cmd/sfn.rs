@@ -41,8 +41,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "")]
     pub name: String,
     /// Trace state transitions, retries and waits on stderr.
-    #[arg(long, short)]
-    pub verbose: bool,
+    #[arg(long)]
+    pub trace: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -77,14 +77,18 @@ pub async fn outcome(run: &RunArgs, invoker: Arc<dyn TaskInvoker>) -> (Option<Va
             return (None, 2);
         }
     };
-    let machine = match StateMachine::from_file(&run.file) {
+    // The same DefinitionSubstitutions as `cpo run` (`${DataBucket}`, `${DataPrefix}`); Task ARNs stay as written.
+    let loaded = std::fs::read_to_string(&run.file)
+        .map_err(|e| asl::LoadError { source_name: run.file.display().to_string(), message: e.to_string() })
+        .and_then(|text| StateMachine::parse(&crate::local::substitute(&text), &run.file.display().to_string()));
+    let machine = match loaded {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");
             return (None, 1);
         }
     };
-    let on_event: Option<asl::EventSink> = run.verbose.then(|| Arc::new(trace) as asl::EventSink);
+    let on_event: Option<asl::EventSink> = run.trace.then(|| Arc::new(trace) as asl::EventSink);
     let opts = Options { execution_name: run.name.clone(), time_scale: run.time_scale, on_event };
     match asl::execute(&machine, input, invoker, &opts).await {
         Ok(output) => (Some(output), 0),
