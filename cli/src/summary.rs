@@ -47,6 +47,7 @@ pub async fn collect(store: &DynStore, run_id: &str) -> anyhow::Result<Value> {
         .unwrap_or_default();
     let report = keys.report("index.html");
     let report_exists = store.exists(&report).await?;
+    let headline = doc(store, &keys.report("report.json")).await?.map(|r| n(&r, &["summary", "headline"]));
     Ok(json!({
         "run_id": run_id,
         "customers": n(&segments, &["customers"]),
@@ -59,6 +60,7 @@ pub async fn collect(store: &DynStore, run_id: &str) -> anyhow::Result<Value> {
         "decision": analysis.as_ref().map(|a| n(a, &["decision"])).unwrap_or(json!("awaiting_outcomes")),
         "winner": analysis.as_ref().map(|a| n(a, &["winner"])).unwrap_or(Value::Null),
         "decision_reasons": analysis.as_ref().map(|a| n(a, &["decision_reasons"])).unwrap_or(Value::Null),
+        "headline": headline.unwrap_or(Value::Null),
         "report": if report_exists { json!(location(store, &report)) } else { Value::Null },
     }))
 }
@@ -90,7 +92,8 @@ pub async fn print(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Res
         "awaiting_outcomes" => "awaiting outcomes".to_string(),
         other => other.to_string(),
     };
-    println!("result     {label}{result}");
+    // The report's own sentence when there is one, so terminal and report say exactly the same.
+    println!("result     {label}{}", s["headline"].as_str().unwrap_or(&result));
     match s["report"].as_str() {
         Some(r) => println!("report     {r}"),
         None => println!("report     (not written)"),
