@@ -179,61 +179,64 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     out
 }
 
-/// Chi-square goodness of fit (scipy `chisquare`): observed counts against expected *shares*, scaled to the
-/// observed total. Cells with a zero expected share must be empty; one that is not makes the mismatch certain
-/// (p = 0). Returns (statistic, p-value); `None` without at least two cells in force or without observations.
-pub fn chi2_goodness_of_fit(observed: &[u64], expected_share: &[f64]) -> Option<(f64, f64)> {
-    if observed.len() != expected_share.len() {
-        return None;
-    }
+/// One goodness-of-fit table: the statistic and the number of cells in force (non-zero expected share).
+enum Table {
+    /// No observations, no shares, or mismatched lengths.
+    Empty,
+    /// A cell with zero expected share holds observations: the mismatch is certain.
+    Impossible,
+    Fit {
+        stat: f64,
+        cells: usize,
+    },
+}
+
+fn gof_table(observed: &[u64], expected_share: &[f64]) -> Table {
     let total: f64 = observed.iter().map(|&o| o as f64).sum();
     let share_sum: f64 = expected_share.iter().sum();
-    if total <= 0.0 || share_sum <= 0.0 {
-        return None;
+    if total <= 0.0 || share_sum <= 0.0 || observed.len() != expected_share.len() {
+        return Table::Empty;
     }
-    let mut stat = 0.0;
-    let mut cells = 0usize;
+    let (mut stat, mut cells) = (0.0, 0usize);
     for (&o, &w) in observed.iter().zip(expected_share) {
         let e = total * w / share_sum;
         if e <= 0.0 {
             if o > 0 {
-                return Some((f64::INFINITY, 0.0));
+                return Table::Impossible;
             }
             continue;
         }
         stat += (o as f64 - e).powi(2) / e;
         cells += 1;
     }
-    if cells < 2 {
-        return None;
+    Table::Fit { stat, cells }
+}
+
+/// Chi-square goodness of fit (scipy `chisquare`): observed counts against expected *shares*, scaled to the
+/// observed total. Cells with a zero expected share must be empty; one that is not makes the mismatch certain
+/// (p = 0). Returns (statistic, p-value); `None` without at least two cells in force or without observations.
+pub fn chi2_goodness_of_fit(observed: &[u64], expected_share: &[f64]) -> Option<(f64, f64)> {
+    match gof_table(observed, expected_share) {
+        Table::Empty => None,
+        Table::Impossible => Some((f64::INFINITY, 0.0)),
+        Table::Fit { cells, .. } if cells < 2 => None,
+        Table::Fit { stat, cells } => Some((stat, chi2_sf(stat, (cells - 1) as f64)?)),
     }
-    Some((stat, chi2_sf(stat, (cells - 1) as f64)?))
 }
 
 /// Chi-square test of several independent goodness-of-fit tables at once (one per stratum, e.g. segment):
 /// the statistics and degrees of freedom add up. Used for SRM when weights differ per segment.
 pub fn chi2_stratified(strata: &[(Vec<u64>, Vec<f64>)]) -> Option<(f64, f64)> {
-    let mut stat = 0.0;
-    let mut df = 0usize;
+    let (mut stat, mut df) = (0.0, 0usize);
     for (observed, share) in strata {
-        let total: f64 = observed.iter().map(|&o| o as f64).sum();
-        let share_sum: f64 = share.iter().sum();
-        if total <= 0.0 || share_sum <= 0.0 || observed.len() != share.len() {
-            continue;
-        }
-        let mut cells = 0usize;
-        for (&o, &w) in observed.iter().zip(share) {
-            let e = total * w / share_sum;
-            if e <= 0.0 {
-                if o > 0 {
-                    return Some((f64::INFINITY, 0.0));
-                }
-                continue;
+        match gof_table(observed, share) {
+            Table::Empty => {}
+            Table::Impossible => return Some((f64::INFINITY, 0.0)),
+            Table::Fit { stat: s, cells } => {
+                stat += s;
+                df += cells.saturating_sub(1);
             }
-            stat += (o as f64 - e).powi(2) / e;
-            cells += 1;
         }
-        df += cells.saturating_sub(1);
     }
     if df == 0 {
         return None;
