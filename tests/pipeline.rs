@@ -149,6 +149,32 @@ async fn rerun_of_the_same_input_recomputes_nothing() {
     }
 }
 
+/// A re-delivered file with the same size but different bytes is a new input: the size check only skips
+/// hashing when sizes differ, never the comparison itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_size_edited_input_is_uploaded_and_runs_again() {
+    let s = Scratch::new();
+    let input = s.customers(300, 5);
+    cpo::cmd::run::run(run_args(&s.store_url(), &input, false)).await.expect("first run");
+    let store = s.store();
+    let first = only_run(&store).await;
+
+    let mut body = std::fs::read(&input).unwrap();
+    let at = body.len() - 2; // the last row's last character, before its newline
+    body[at] = if body[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&input, &body).unwrap();
+    cpo::cmd::run::run(run_args(&s.store_url(), &input, false)).await.expect("second run");
+
+    let incoming = store.list(&Key::new("incoming/").unwrap()).await.unwrap();
+    assert_eq!(incoming.len(), 1, "{incoming:?}");
+    let stored = store.get(&Key::new(incoming[0].key.clone()).unwrap()).await.unwrap();
+    assert_eq!(stored.as_ref(), body.as_slice(), "the edited bytes replaced the stored input");
+    let runs = store.list(&Key::new("runs/").unwrap()).await.unwrap();
+    let ids: std::collections::BTreeSet<&str> =
+        runs.iter().filter_map(|o| o.key.strip_prefix("runs/")?.split('/').next()).collect();
+    assert!(ids.contains(first.as_str()) && ids.len() == 2, "a second run for the edited input: {ids:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_outcomes_drive_the_analysis_machine() {
     let s = Scratch::new();

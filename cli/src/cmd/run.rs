@@ -8,9 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::Bytes;
 use cpo_common::keys::{self, sha256_hex, Key};
-use cpo_common::store::{DynStore, StoreExt};
+use cpo_common::store::{ByteStream, DynStore, StoreError};
 use cpo_common::{CampaignConfig, Ctx};
 use cpo_trigger::TriggerOptions;
+use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
 
 use crate::local::{start_and_follow_sharded, LocalStarter};
 use crate::metrics::{CountingStore, Recorder};
@@ -149,16 +152,68 @@ async fn put_content(store: &DynStore, dir: &Path) -> anyhow::Result<Key> {
 /// Put the customers file under `incoming/<campaign>/`; an identical object already there is left untouched
 /// (its date, and so the run id, stay the same).
 async fn put_input(store: &DynStore, campaign: &str, input: &Path) -> anyhow::Result<Key> {
-    let body = std::fs::read(input).with_context(|| format!("cannot read input file {}", input.display()))?;
-    anyhow::ensure!(!body.is_empty(), "input file {} is empty", input.display());
+    let size = std::fs::metadata(input).with_context(|| format!("cannot read input file {}", input.display()))?.len();
+    anyhow::ensure!(size > 0, "input file {} is empty", input.display());
     let name = super::safe_file_name(input, "customers.csv");
     let key = keys::incoming_prefix(campaign)?.join(&name)?;
-    let same = match store.get_opt(&key).await? {
-        Some(existing) => sha256_hex(&existing) == sha256_hex(&body),
-        None => false,
+    // Size first: a re-run of a multi-GiB file costs a HEAD, and two streamed hashes only when sizes agree.
+    let same = match store.head(&key).await? {
+        Some(existing) if existing.size == size => stored_sha256(store, &key).await? == file_sha256(input).await?,
+        _ => false,
     };
     if !same {
-        store.put(&key, Bytes::from(body)).await?;
+        store.put_large(&key, file_stream(input).await?).await?;
     }
     Ok(key)
+}
+
+/// Chunks the uploads and hashes read: 1 MiB keeps memory flat whatever the file size.
+const CHUNK: usize = 1 << 20;
+
+async fn file_sha256(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let mut chunks = file_stream(path).await?;
+    let mut h = Sha256::new();
+    while let Some(chunk) = chunks.next().await {
+        h.update(chunk?);
+    }
+    Ok(h.finalize().into())
+}
+
+async fn stored_sha256(store: &DynStore, key: &Key) -> anyhow::Result<[u8; 32]> {
+    let mut chunks = store.get_stream(key).await?;
+    let mut h = Sha256::new();
+    while let Some(chunk) = chunks.next().await {
+        h.update(chunk?);
+    }
+    Ok(h.finalize().into())
+}
+
+/// A local file as a store stream (for `put_large`: a multipart upload on S3/Azure, a renamed temp file on disk).
+async fn file_stream(path: &Path) -> anyhow::Result<ByteStream> {
+    let file =
+        tokio::fs::File::open(path).await.with_context(|| format!("cannot read input file {}", path.display()))?;
+    let shown = path.display().to_string();
+    let chunks = futures::stream::try_unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; CHUNK];
+        let n = read_full(&mut file, &mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((Bytes::from(buf), file)))
+    });
+    Ok(chunks.map_err(move |e: std::io::Error| StoreError::Backend { key: shown.clone(), source: Box::new(e) }).boxed())
+}
+
+/// Fill `buf` unless the file ends first (a bare `read` may return short chunks).
+async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = file.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
 }
