@@ -50,7 +50,11 @@ package: ## build every function for arm64 with cargo-lambda into target/lambda/
 deploy: package ## sam deploy (stage dev by default: make deploy STAGE=prod)
 	cd infra && sam deploy --config-env $(or $(STAGE),dev)
 
-.PHONY: bench
+.PHONY: bench bench-micro
 bench: ## end-to-end benchmark (250 … 10M customers; BENCH_SIZES="250 100000" to choose) + micro-benchmarks
 	$(CARGO) build --release -p cpo -p cpo-trigger -p cpo-segment -p cpo-retrieve -p cpo-generate -p cpo-safety -p cpo-experiment -p cpo-report --bins
 	python3 scripts/bench.py
+	$(MAKE) bench-micro
+
+bench-micro: ## divan micro-benchmarks of the hot paths (CSV parse + RFM scoring, assignment hash, send list, statistics, rendering)
+	$(CARGO) bench -p cpo-segment -p cpo-experiment -p cpo-retrieve -p cpo-report --benches

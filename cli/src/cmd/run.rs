@@ -95,6 +95,7 @@ async fn write_metrics(
         "customers": summary["customers"],
         "wall_ms": wall.as_secs_f64() * 1000.0,
         "peak_rss_bytes": crate::metrics::peak_rss_bytes(),
+        "cpu_ms": crate::metrics::process_cpu_ms(),
         "bytes_read": read,
         "bytes_written": written,
         "provider_calls": provider_calls,
