@@ -11,6 +11,7 @@ pub mod keys;
 pub mod model;
 pub mod pii;
 pub mod run;
+pub mod secrets;
 pub mod stats;
 pub mod step;
 pub mod store;

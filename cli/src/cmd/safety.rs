@@ -71,7 +71,7 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-fn load(chain: &Chain) -> anyhow::Result<(Policy, Vec<Box<dyn cpo_safety::screener::Screener>>)> {
+async fn load(chain: &Chain) -> anyhow::Result<(Policy, Vec<Box<dyn cpo_safety::screener::Screener>>)> {
     let policy = match &chain.policy {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
@@ -85,7 +85,7 @@ fn load(chain: &Chain) -> anyhow::Result<(Policy, Vec<Box<dyn cpo_safety::screen
         timeout_secs: chain.timeout_secs,
         ..Safety::default()
     };
-    let screeners = providers::build(&cfg, &policy).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let screeners = providers::build(&cfg, &policy).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
     Ok((policy, screeners))
 }
 
@@ -97,7 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn screen(a: ScreenArgs) -> anyhow::Result<ExitCode> {
-    let (policy, chain) = load(&a.chain)?;
+    let (policy, chain) = load(&a.chain).await?;
     let message = Message { body: a.text.clone(), ..Message::default() };
     let o = screen_message(&chain, &policy, &a.chain.allowed_tokens, &message, false).await;
     if a.json {
@@ -140,7 +140,7 @@ fn pct(x: Option<f64>) -> String {
 async fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&a.file).with_context(|| format!("{}: cannot read", a.file.display()))?;
     let examples = eval::parse(&text, &a.file.display().to_string())?;
-    let (policy, chain) = load(&a.chain)?;
+    let (policy, chain) = load(&a.chain).await?;
     let report = eval::evaluate(&chain, &policy, &a.chain.allowed_tokens, &examples).await;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -12,7 +12,8 @@ pub mod inputs;
 pub mod parse;
 pub mod prompts;
 pub mod provider;
-pub mod secrets;
+/// Key references resolve in `cpo_common::secrets` (shared with safety and retrieval).
+pub use cpo_common::secrets;
 pub mod settings;
 pub mod validate;
 

@@ -125,16 +125,17 @@ async fn aws_secret_json_field_and_errors() {
     let ext = aws_extension().await;
     let port = ext.addr.port().to_string();
     let e = env(&[("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str()), ("AWS_SESSION_TOKEN", "session-token")]);
-    let key = cpo_generate::secrets::resolve("aws-secrets:cpo/json#api_key", &e).await.unwrap();
+    let key = cpo_generate::secrets::resolve("generation.api_key", "aws-secrets:cpo/json#api_key", &e).await.unwrap();
     assert_eq!(key.expose(), "sk-from-json-field");
     assert_eq!(format!("{key:?}"), "ApiKey(***)");
-    let err = cpo_generate::secrets::resolve("aws-secrets:cpo/missing", &e).await.unwrap_err();
+    let err = cpo_generate::secrets::resolve("generation.api_key", "aws-secrets:cpo/missing", &e).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::ProviderUnavailable);
     assert!(err.message.contains("cpo/missing") && err.message.contains("400"), "{err}");
     let no_token = env(&[("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str())]);
-    let err = cpo_generate::secrets::resolve("aws-secrets:cpo/openai", &no_token).await.unwrap_err();
+    let err =
+        cpo_generate::secrets::resolve("generation.api_key", "aws-secrets:cpo/openai", &no_token).await.unwrap_err();
     assert!(err.message.contains("AWS_SESSION_TOKEN"), "{err}");
-    let err = cpo_generate::secrets::resolve("sk-literal-key-in-config", &e).await.unwrap_err();
+    let err = cpo_generate::secrets::resolve("generation.api_key", "sk-literal-key-in-config", &e).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::InputInvalid);
     assert!(!err.message.contains("sk-literal"), "a misplaced key is never echoed: {err}");
 }
@@ -160,9 +161,11 @@ async fn key_from_azure_key_vault_with_managed_identity() {
     let endpoint = format!("{}/msi/token", server.url());
     let e = env(&[("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", "identity-secret")]);
     let reference = format!("azure-keyvault:{}/secrets/openai-key", server.url());
-    let key = cpo_generate::secrets::resolve(&reference, &e).await.unwrap();
+    let key = cpo_generate::secrets::resolve("generation.api_key", &reference, &e).await.unwrap();
     assert_eq!(key.expose(), "sk-from-key-vault");
     let err =
-        cpo_generate::secrets::resolve("azure-keyvault:http://vault.example.com/secrets/x", &e).await.unwrap_err();
+        cpo_generate::secrets::resolve("generation.api_key", "azure-keyvault:http://vault.example.com/secrets/x", &e)
+            .await
+            .unwrap_err();
     assert!(err.message.contains("https"), "{err}");
 }

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use cpo_common::config::Retrieval;
 use cpo_common::model::content::{parse_date_or_datetime, Document};
+use cpo_common::secrets;
 use cpo_common::StepError;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
@@ -48,17 +49,12 @@ fn config_error(field: &str, why: impl std::fmt::Display) -> StepError {
     StepError::input(format!("campaign config: field `retrieval.{field}`: {why}"))
 }
 
-/// The API key behind a reference: `env:VAR` only. A literal key in a campaign file is refused, because
-/// campaign files are stored, digested and shown in reports.
-pub fn resolve_api_key(reference: Option<&str>) -> Result<String, StepError> {
+/// The API key behind a reference (`env:VAR`, `aws-secrets:…`, `azure-keyvault:…`). A literal key in a campaign
+/// file is refused, because campaign files are stored, digested and shown in reports.
+pub async fn resolve_api_key(reference: Option<&str>) -> Result<String, StepError> {
     let reference = reference.ok_or_else(|| config_error("api_key", "required for azure-ai-search (env:VAR)"))?;
-    let var = reference
-        .strip_prefix("env:")
-        .ok_or_else(|| config_error("api_key", "must be a reference `env:VAR`, never the key itself"))?;
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
-        _ => Err(config_error("api_key", format!("environment variable {var} is not set"))),
-    }
+    let key = secrets::resolve("campaign config: field `retrieval.api_key`", reference, &secrets::process_env).await?;
+    Ok(key.expose().to_string())
 }
 
 /// Azure index names: lowercase letters, digits and dashes (also keeps the URL path ours).
@@ -139,11 +135,11 @@ impl AzureSearch {
         Ok(Self { client, url, api_key })
     }
 
-    pub fn from_config(cfg: &Retrieval) -> Result<Self, StepError> {
+    pub async fn from_config(cfg: &Retrieval) -> Result<Self, StepError> {
         let endpoint =
             cfg.endpoint.as_deref().ok_or_else(|| config_error("endpoint", "required for azure-ai-search"))?;
         let index = cfg.index.as_deref().ok_or_else(|| config_error("index", "required for azure-ai-search"))?;
-        Self::new(endpoint, index, resolve_api_key(cfg.api_key.as_deref())?, DEFAULT_TIMEOUT)
+        Self::new(endpoint, index, resolve_api_key(cfg.api_key.as_deref()).await?, DEFAULT_TIMEOUT)
     }
 
     /// The search URL (no secret in it: the key travels in a header).
@@ -288,11 +284,11 @@ mod tests {
         assert_eq!(search_text("Can't Lose · \"big\" -spenders (tier:Gold)*"), "Can t Lose big spenders tier Gold");
     }
 
-    #[test]
-    fn key_must_be_a_reference() {
-        assert!(resolve_api_key(Some("sk-literal")).unwrap_err().message.contains("env:VAR"));
-        assert!(resolve_api_key(None).is_err());
-        let e = resolve_api_key(Some("env:CPO_TEST_SURELY_UNSET_VAR")).unwrap_err();
+    #[tokio::test]
+    async fn key_must_be_a_reference() {
+        assert!(resolve_api_key(Some("sk-literal")).await.unwrap_err().message.contains("env:VAR"));
+        assert!(resolve_api_key(None).await.is_err());
+        let e = resolve_api_key(Some("env:CPO_TEST_SURELY_UNSET_VAR")).await.unwrap_err();
         assert!(e.message.contains("CPO_TEST_SURELY_UNSET_VAR"), "{e}");
     }
 

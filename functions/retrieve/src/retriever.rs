@@ -69,7 +69,7 @@ pub async fn from_run(store: &dyn Store, run: &RunInput) -> Result<Box<dyn Retri
             if let Some(prefix) = &run.content_prefix {
                 tracing::warn!(content_prefix = %prefix, "retrieval.provider is azure-ai-search: the run's content prefix is not used");
             }
-            Ok(Box::new(AzureSearch::from_config(cfg)?))
+            Ok(Box::new(AzureSearch::from_config(cfg).await?))
         }
         other => Err(StepError::input(format!(
             "{}: field `retrieval.provider`: unknown provider {other:?} (expected `local` or `azure-ai-search`)",

@@ -2,11 +2,13 @@
 //!
 //! `safety.endpoint` and `safety.api_key` configure the network provider of the chain; when both network
 //! providers are chained they configure `azure-content-safety`, and `openai-moderation` reads
-//! `OPENAI_BASE_URL` / `OPENAI_API_KEY`. Keys are references (`env:VAR`), never the key itself.
+//! `OPENAI_BASE_URL` / `OPENAI_API_KEY`. Keys are references (`env:VAR`, `aws-secrets:…`,
+//! `azure-keyvault:…`), never the key itself.
 
 use std::time::Duration;
 
 use cpo_common::config::Safety;
+use cpo_common::secrets;
 use cpo_common::StepError;
 
 use crate::azure::AzureContentSafety;
@@ -24,24 +26,15 @@ pub const AZURE_KEY_ENV: &str = "AZURE_CONTENT_SAFETY_KEY";
 pub const OPENAI_BASE_ENV: &str = "OPENAI_BASE_URL";
 pub const OPENAI_KEY_ENV: &str = "OPENAI_API_KEY";
 
-/// The key named by a reference: `env:VAR`, or the provider's default variable when none is configured.
-fn resolve_key(reference: Option<&str>, default_env: &str, provider: &str) -> Result<String, StepError> {
-    let var = match reference {
-        None => default_env.to_string(),
-        Some(r) => match r.strip_prefix("env:") {
-            Some(var) if !var.is_empty() => var.to_string(),
-            _ => {
-                return Err(StepError::input(format!(
-                    "campaign field `safety.api_key`: {provider} needs `env:VAR` (the name of an environment \
-                     variable holding the key, never the key itself)"
-                )))
-            }
-        },
+/// The key named by a reference (`env:VAR`, `aws-secrets:NAME[#field]`, `azure-keyvault:URL` — the resolver
+/// every provider shares), or the provider's default variable when none is configured.
+async fn resolve_key(reference: Option<&str>, default_env: &str, provider: &str) -> Result<String, StepError> {
+    let reference = match reference {
+        Some(r) => r.to_string(),
+        None => format!("env:{default_env}"),
     };
-    match std::env::var(&var) {
-        Ok(k) if !k.trim().is_empty() => Ok(k.trim().to_string()),
-        _ => Err(StepError::input(format!("{provider}: environment variable {var} (its API key) is not set"))),
-    }
+    let key = secrets::resolve(&format!("safety.api_key ({provider})"), &reference, &secrets::process_env).await?;
+    Ok(key.expose().to_string())
 }
 
 /// Environment override of `safety.providers` for ops (comma-separated; the SAM template's `SafetyProvider`).
@@ -49,7 +42,7 @@ pub const PROVIDERS_ENV: &str = "CPO_SAFETY_PROVIDERS";
 
 /// The chain `cfg.providers` names (or `CPO_SAFETY_PROVIDERS`), in order. Unknown names and missing endpoints
 /// are config errors.
-pub fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, StepError> {
+pub async fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, StepError> {
     let from_env: Option<Vec<String>> = std::env::var(PROVIDERS_ENV)
         .ok()
         .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect::<Vec<_>>())
@@ -81,7 +74,7 @@ pub fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, St
                             "campaign field `safety.endpoint`: {AZURE} needs an endpoint (or {AZURE_ENDPOINT_ENV})"
                         ))
                     })?;
-                let key = resolve_key(cfg.api_key.as_deref(), AZURE_KEY_ENV, AZURE)?;
+                let key = resolve_key(cfg.api_key.as_deref(), AZURE_KEY_ENV, AZURE).await?;
                 Box::new(
                     AzureContentSafety::new(&endpoint, key, opts.clone(), policy.azure.clone())
                         .map_err(|e| StepError::internal(e.to_string()))?,
@@ -91,12 +84,12 @@ pub fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, St
                 let (base, key) = if both {
                     (
                         std::env::var(OPENAI_BASE_ENV).ok().filter(|v| !v.is_empty()),
-                        resolve_key(None, OPENAI_KEY_ENV, OPENAI)?,
+                        resolve_key(None, OPENAI_KEY_ENV, OPENAI).await?,
                     )
                 } else {
                     (
                         cfg.endpoint.clone().or_else(|| std::env::var(OPENAI_BASE_ENV).ok().filter(|v| !v.is_empty())),
-                        resolve_key(cfg.api_key.as_deref(), OPENAI_KEY_ENV, OPENAI)?,
+                        resolve_key(cfg.api_key.as_deref(), OPENAI_KEY_ENV, OPENAI).await?,
                     )
                 };
                 let base = base.unwrap_or_else(|| "https://api.openai.com".to_string());
@@ -121,22 +114,22 @@ pub fn build(cfg: &Safety, policy: &Policy) -> Result<Vec<Box<dyn Screener>>, St
 mod tests {
     use super::*;
 
-    #[test]
-    fn config_errors_name_the_field() {
+    #[tokio::test]
+    async fn config_errors_name_the_field() {
         let policy = Policy::bundled().unwrap();
         let cfg = Safety { providers: vec!["offline".into(), "magic".into()], ..Safety::default() };
-        let e = build(&cfg, &policy).err().unwrap();
+        let e = build(&cfg, &policy).await.err().unwrap();
         assert!(e.message.contains("safety.providers") && e.message.contains("magic"), "{e}");
         let cfg = Safety { providers: vec![], ..Safety::default() };
-        assert!(build(&cfg, &policy).is_err());
+        assert!(build(&cfg, &policy).await.is_err());
         let cfg = Safety {
             providers: vec![AZURE.into()],
             endpoint: Some("http://127.0.0.1:9".into()),
             api_key: Some("sk-literal-key".into()),
             ..Safety::default()
         };
-        let e = build(&cfg, &policy).err().unwrap();
+        let e = build(&cfg, &policy).await.err().unwrap();
         assert!(e.message.contains("env:VAR"), "{e}");
-        assert_eq!(build(&Safety::default(), &policy).unwrap().len(), 1);
+        assert_eq!(build(&Safety::default(), &policy).await.unwrap().len(), 1);
     }
 }

@@ -111,7 +111,8 @@ pub async fn run(input: &StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> 
     let keys = input.keys()?;
     let run = run::load(store, &input.run_id).await?;
     let policy = Policy::load(store, &run.config.safety.policy).await?;
-    let chain: Vec<_> = providers::build(&run.config.safety, &policy)?
+    let chain: Vec<_> = providers::build(&run.config.safety, &policy)
+        .await?
         .into_iter()
         .map(|s| crate::cache::wrap(s, ctx.store.clone()))
         .collect();

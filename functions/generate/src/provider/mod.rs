@@ -81,7 +81,9 @@ pub async fn build(settings: &Settings, env: Env<'_>) -> Result<Box<dyn Provider
     let key = match &settings.key {
         KeySource::None => None,
         KeySource::Literal(k) => Some(k.clone()),
-        KeySource::Reference(r) if settings.kind != ProviderKind::Offline => Some(secrets::resolve(r, env).await?),
+        KeySource::Reference(r) if settings.kind != ProviderKind::Offline => {
+            Some(secrets::resolve("generation.api_key", r, env).await?)
+        }
         KeySource::Reference(_) => None,
     };
     Ok(match settings.kind {

@@ -1,11 +1,13 @@
 //! API keys from references in the campaign config (`env:VAR`, `aws-secrets:NAME[#field]`,
-//! `azure-keyvault:https://VAULT.vault.azure.net/secrets/NAME`). A key lives only in an [`ApiKey`], whose
-//! `Debug` is redacted, so no log line or error message can print it.
+//! `azure-keyvault:https://VAULT.vault.azure.net/secrets/NAME`) — one resolver for every provider (generation,
+//! safety screening, retrieval), so a key reference means the same thing in every field. A key lives only in an
+//! [`ApiKey`], whose `Debug` is redacted, so no log line or error message can print it.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use cpo_common::StepError;
+use crate::StepError;
 use serde::Deserialize;
 
 /// A secret string; `Debug` and `Display` never show it.
@@ -35,14 +37,32 @@ const AWS_EXTENSION_PORT_ENV: &str = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT";
 const KEYVAULT_RESOURCE: &str = "https://vault.azure.net";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Resolve a key reference. Errors name the reference kind and the secret, never the value.
-pub async fn resolve(reference: &str, env: Env<'_>) -> Result<ApiKey, StepError> {
-    let client = crate::provider::http::client();
+/// The process environment, for callers outside tests.
+pub fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+/// The client secret lookups use (connection pools are per client, so one serves every lookup).
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(TIMEOUT)
+            .user_agent(concat!("cpo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// Resolve the key reference of campaign field `field` (e.g. `generation.api_key`). Errors name the field, the
+/// reference kind and the secret, never the value.
+pub async fn resolve(field: &str, reference: &str, env: Env<'_>) -> Result<ApiKey, StepError> {
+    let client = client();
     if let Some(var) = reference.strip_prefix("env:") {
         return env(var)
             .filter(|v| !v.trim().is_empty())
             .map(|v| ApiKey::new(v.trim()))
-            .ok_or_else(|| StepError::input(format!("generation.api_key: environment variable {var} is not set")));
+            .ok_or_else(|| StepError::input(format!("{field}: environment variable {var} is not set")));
     }
     if let Some(name) = reference.strip_prefix("aws-secrets:") {
         return aws_secret(client, name, env).await;
@@ -50,10 +70,10 @@ pub async fn resolve(reference: &str, env: Env<'_>) -> Result<ApiKey, StepError>
     if let Some(url) = reference.strip_prefix("azure-keyvault:") {
         return azure_keyvault(client, url, env).await;
     }
-    Err(StepError::input(
-        "generation.api_key: expected env:VAR, aws-secrets:NAME or azure-keyvault:https://VAULT/secrets/NAME \
-         (the key itself belongs in a secret store or CPO_LLM_API_KEY, never in the campaign file)",
-    ))
+    Err(StepError::input(format!(
+        "{field}: expected env:VAR, aws-secrets:NAME or azure-keyvault:https://VAULT/secrets/NAME (the key itself \
+         belongs in a secret store or an environment variable, never in the campaign file)"
+    )))
 }
 
 #[derive(Deserialize)]
@@ -175,4 +195,22 @@ async fn azure_keyvault(client: &reqwest::Client, url: &str, env: Env<'_>) -> Re
         .await
         .map_err(|e| StepError::unavailable(format!("azure-keyvault:{url}: unreadable vault response: {e}")))?;
     Ok(ApiKey::new(secret.value.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn env_references_resolve_and_errors_name_the_field() {
+        let env = |v: &str| (v == "CPO_TEST_KEY").then(|| " sk-test \n".to_string());
+        let key = resolve("safety.api_key", "env:CPO_TEST_KEY", &env).await.unwrap();
+        assert_eq!(key.expose(), "sk-test");
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+
+        let e = resolve("retrieval.api_key", "env:CPO_TEST_UNSET", &env).await.unwrap_err();
+        assert!(e.message.starts_with("retrieval.api_key:") && e.message.contains("CPO_TEST_UNSET"), "{e}");
+        let e = resolve("safety.api_key", "sk-literal-key", &env).await.unwrap_err();
+        assert!(e.message.starts_with("safety.api_key:") && !e.message.contains("sk-literal-key"), "{e}");
+    }
 }
