@@ -7,6 +7,7 @@
 pub mod bundled;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod keys;
 pub mod model;
 pub mod pii;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use cpo_common::http::{backoff, retry_after};
 
 use crate::screener::ScreenError;
 
@@ -14,7 +15,7 @@ pub struct HttpOpts {
     pub timeout: Duration,
     /// Retries after the first attempt (on 429, 5xx, timeouts and connection errors).
     pub max_retries: u32,
-    /// First backoff; doubles each retry, capped at `max_backoff`.
+    /// First backoff; doubles each retry (with jitter: half fixed, half random), capped at `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
 }
@@ -47,7 +48,7 @@ where
     loop {
         attempt += 1;
         let last = attempt > opts.max_retries;
-        let wait = opts.backoff.saturating_mul(1 << (attempt - 1).min(16)).min(opts.max_backoff);
+        let wait = backoff(opts.backoff, attempt, opts.max_backoff);
         match build().timeout(opts.timeout).send().await {
             Ok(resp) => {
                 let status = resp.status();
@@ -64,12 +65,7 @@ where
                 if !retryable || last {
                     return Err(ScreenError::Status { status: status.as_u16(), attempts: attempt });
                 }
-                let after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(|s| Duration::from_secs(s).min(opts.max_backoff));
+                let after = retry_after(resp.headers()).map(|d| d.min(opts.max_backoff));
                 tracing::warn!(provider, status = status.as_u16(), attempt, "provider asked us to retry");
                 tokio::time::sleep(after.unwrap_or(wait)).await;
             }
