@@ -171,7 +171,7 @@ impl AssignJob {
         let mut send = SendWriter::with_capacity(&self.templates.merge_fields, body.len() / 2)?;
         let mut rendered = Vec::new();
         let mut tally = Tally::default();
-        let mut lines = JsonLines::new(key, body);
+        let mut lines = JsonLines::new(key, body)?;
         while let Some(m) = lines.next_row::<MemberRef<'_>>() {
             let m = m?;
             let (id, segment) = (m.customer_id.as_str(), m.segment.as_str());

@@ -112,13 +112,19 @@ pub struct AssignmentRef<'a> {
 /// names the field).
 pub struct JsonLines<'a> {
     key: &'a Key,
-    rest: &'a [u8],
+    rest: &'a str,
     line: u64,
 }
 
 impl<'a> JsonLines<'a> {
-    pub fn new(key: &'a Key, body: &'a [u8]) -> Self {
-        Self { key, rest: body, line: 0 }
+    /// The part's bytes are checked to be UTF-8 once, here: serde_json then parses each line as a `&str`
+    /// and skips re-validating every string it borrows (that was ~7% of `assign` and `simulate`).
+    pub fn new(key: &'a Key, body: &'a [u8]) -> Result<Self, StepError> {
+        let text = std::str::from_utf8(body).map_err(|e| {
+            let line = body[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            StepError::input(format!("{key}: line {line}: not valid UTF-8"))
+        })?;
+        Ok(Self { key, rest: text, line: 0 })
     }
 
     /// The next non-blank line as a `T` (`None` at the end of the part).
@@ -127,9 +133,10 @@ impl<'a> JsonLines<'a> {
             if self.rest.is_empty() {
                 return None;
             }
-            let (line, rest) = match memchr::memchr(b'\n', self.rest) {
+            // A newline is ASCII, so both sides of it are whole UTF-8 sequences.
+            let (line, rest) = match memchr::memchr(b'\n', self.rest.as_bytes()) {
                 Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
-                None => (self.rest, &[][..]),
+                None => (self.rest, ""),
             };
             self.rest = rest;
             self.line += 1;
@@ -138,7 +145,7 @@ impl<'a> JsonLines<'a> {
                 continue;
             }
             return Some(
-                serde_json::from_slice(line)
+                serde_json::from_str(line)
                     .map_err(|e| StepError::input(format!("{}: line {}: {e}", self.key, self.line))),
             );
         }
@@ -152,7 +159,7 @@ impl<'a> JsonLines<'a> {
 
 /// Every row of a part (tests and small parts; the steps stream with [`JsonLines`]).
 pub fn parse_lines<'a, T: Deserialize<'a>>(key: &'a Key, body: &'a [u8]) -> Result<Vec<T>, StepError> {
-    let mut lines = JsonLines::new(key, body);
+    let mut lines = JsonLines::new(key, body)?;
     let mut out = Vec::new();
     while let Some(row) = lines.next_row() {
         out.push(row?);
@@ -190,6 +197,8 @@ mod tests {
         let e = parse_lines::<MemberRef<'_>>(&key, &body).unwrap_err();
         assert_eq!(e.kind, cpo_common::ErrorKind::InputInvalid);
         assert!(e.message.contains("members-00000.jsonl: line 4") && e.message.contains("`r`"), "{e}");
+        let e = parse_lines::<MemberRef<'_>>(&key, b"\n{\"customer_id\":\"C\xff\"}\n").unwrap_err();
+        assert!(e.message.contains("line 2: not valid UTF-8"), "{e}");
         let bad = b"{\"customer_id\":\"C1\",\"r\":1,\"segment\":\"New\",\"fields\":{\"age\":42}}\n";
         let e = parse_lines::<MemberRef<'_>>(&key, bad).unwrap_err();
         assert!(e.message.contains("line 1"), "{e}");

@@ -124,7 +124,7 @@ impl SimJob {
         assignments_key: &Key,
         assignments: &[u8],
     ) -> Result<(Vec<u8>, u64), StepError> {
-        let (mut ml, mut al) = (JsonLines::new(members_key, members), JsonLines::new(assignments_key, assignments));
+        let (mut ml, mut al) = (JsonLines::new(members_key, members)?, JsonLines::new(assignments_key, assignments)?);
         // About 1.3 events per customer at ~40 bytes each, against ~90 bytes of assignment line.
         let mut csv = csv::Writer::from_writer(Vec::with_capacity(assignments.len() / 2));
         let mut events = 0u64;
