@@ -1,11 +1,19 @@
-//! Micro-benchmarks of the hot paths: the assignment hash and arm pick (once per customer), and the
-//! statistics of one arm-vs-control comparison (once per row of `analysis.json`).
+//! Micro-benchmarks of the hot paths: the assignment hash and arm pick (once per customer), one part of the
+//! `assign` and `simulate` steps (parse, assign, serialise: × 100 = their CPU time at a million customers),
+//! and the statistics of one arm-vs-control comparison (once per row of `analysis.json`).
 //!
 //! `cargo bench -p cpo-experiment`
 
+use cpo_common::config::Simulation;
+use cpo_common::model::variant::Message;
 use cpo_common::stats;
+use cpo_common::Key;
+use cpo_experiment::assign::AssignJob;
 use cpo_experiment::hashing::{customer_key, unit_interval};
-use cpo_experiment::plan::{Plan, Slot};
+use cpo_experiment::member::{JsonLines, MemberRef};
+use cpo_experiment::plan::{Plan, PlannedMessage, Slot};
+use cpo_experiment::send;
+use cpo_experiment::simulate::SimJob;
 use divan::black_box;
 
 fn main() {
@@ -44,6 +52,79 @@ fn assign_10k_customers(bencher: divan::Bencher) {
         }
         control
     });
+}
+
+/// 10 000 members lines shaped like segment's output for the synthetic customers (`cpo gen customers`).
+fn members_part() -> Vec<u8> {
+    let mut out = Vec::new();
+    let segments = ["Champions", "At Risk", "Hibernating", "Loyal"];
+    for i in 0..10_000u32 {
+        let line = format!(
+            "{{\"customer_id\":\"C{i:08}\",\"line\":{},\"recency\":221.0,\"frequency\":2.0,\"monetary\":51.74,\
+             \"r\":{},\"f\":1,\"m\":1,\"segment\":\"{}\",\"fields\":{{\"age\":\"29\",\"location\":\"Philadelphia\",\
+             \"tier\":\"Bronze\",\"historical_open_rate\":\"0.{:02}\",\"historical_click_rate\":\"0.007\",\
+             \"first_name\":\"Ella\",\"email\":\"ella.{i}@example.net\"}}}}\n",
+            i + 2,
+            i % 5 + 1,
+            segments[i as usize % 4],
+            i % 40
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}
+
+fn assign_job() -> AssignJob {
+    let mut plan = plan();
+    let slots = plan.segments["Champions"].clone();
+    for s in ["At Risk", "Hibernating", "Loyal"] {
+        plan.segments.insert(s.to_string(), slots.clone());
+    }
+    let message = Message {
+        subject: "Hi {{first_name}}".into(),
+        preheader: String::new(),
+        body: "Body".into(),
+        cta: "Shop".into(),
+    };
+    plan.messages.insert("control".into(), PlannedMessage { arm: "control".into(), segment: None, message });
+    let templates = send::templates("run", &plan);
+    AssignJob { plan, templates, render: false }
+}
+
+/// Parse only: the borrowed members view of one part.
+#[divan::bench]
+fn members_parse_10k(bencher: divan::Bencher) {
+    let body = members_part();
+    let key = Key::new("runs/r/customers/members-00000.jsonl").unwrap();
+    bencher.counter(divan::counter::BytesCount::new(body.len())).bench_local(|| {
+        let mut lines = JsonLines::new(&key, &body).unwrap();
+        let mut r = 0u32;
+        while let Some(m) = lines.next_row::<MemberRef<'_>>() {
+            r += u32::from(m.unwrap().r);
+        }
+        r
+    });
+}
+
+/// One part of `assign`: parse, hash, pick, assignments JSONL and send CSV.
+#[divan::bench]
+fn assign_part_10k(bencher: divan::Bencher) {
+    let (body, job) = (members_part(), assign_job());
+    let key = Key::new("runs/r/customers/members-00000.jsonl").unwrap();
+    bencher.counter(divan::counter::BytesCount::new(body.len())).bench_local(|| job.part(&key, &body).unwrap());
+}
+
+/// One part of `simulate`: both parts parsed, one random stream per customer, the CSV rows.
+#[divan::bench]
+fn simulate_part_10k(bencher: divan::Bencher) {
+    let (members, job) = (members_part(), assign_job());
+    let mkey = Key::new("runs/r/customers/members-00000.jsonl").unwrap();
+    let akey = Key::new("runs/r/assignments/part-00000.jsonl").unwrap();
+    let assignments = job.part(&mkey, &members).unwrap().assignments;
+    let sim = SimJob::new(Simulation::default(), 7, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
+    bencher
+        .counter(divan::counter::BytesCount::new(members.len() + assignments.len()))
+        .bench_local(|| sim.part(&mkey, &members, &akey, &assignments).unwrap());
 }
 
 #[divan::bench]

@@ -8,6 +8,7 @@ pub mod assign;
 pub mod events;
 pub mod hashing;
 pub mod ingest;
+pub mod member;
 pub mod parts;
 pub mod plan;
 pub mod render;

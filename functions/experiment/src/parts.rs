@@ -77,3 +77,18 @@ pub fn to_jsonl<T: serde::Serialize>(rows: &[T]) -> Result<Bytes, StepError> {
     }
     Ok(Bytes::from(out))
 }
+
+/// Parts processed at once: one per core. Each part in flight holds its input and output in memory, so this
+/// also bounds memory to `workers` parts.
+pub fn workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Run CPU-bound work on tokio's blocking pool so it neither stalls the async executor nor waits for it.
+/// Works under the local runner too, which calls handlers from a blocking thread through `Handle::block_on`.
+pub async fn blocking<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
+) -> Result<T, StepError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| StepError::internal(format!("{what}: worker failed: {e}")))?
+}

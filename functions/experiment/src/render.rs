@@ -48,7 +48,11 @@ pub async fn render_run(
             }
         }
         if a.arm == HOLDOUT {
-            break;
+            // The holdout gets no message: skip it (the selected customer falls through to the error below).
+            if matches!(which, Selection::Customer(_)) {
+                break;
+            }
+            continue;
         }
         let template = templates.templates.get(&a.variant_id).ok_or_else(|| {
             StepError::input(format!("{}: variant {:?} has no template", keys.templates(), a.variant_id))

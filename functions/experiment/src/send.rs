@@ -90,18 +90,27 @@ pub struct SendWriter {
 
 impl SendWriter {
     pub fn new(merge_fields: &[String]) -> Result<Self, StepError> {
-        let mut csv = csv::Writer::from_writer(Vec::new());
+        Self::with_capacity(merge_fields, 0)
+    }
+
+    /// A writer whose output buffer starts at `bytes` (a part's send list is written in one go).
+    pub fn with_capacity(merge_fields: &[String], bytes: usize) -> Result<Self, StepError> {
+        let mut csv = csv::Writer::from_writer(Vec::with_capacity(bytes));
         let header: Vec<&str> = FIXED_COLUMNS.iter().copied().chain(merge_fields.iter().map(String::as_str)).collect();
         csv.write_record(&header).map_err(csv_err)?;
         Ok(Self { csv, merge_fields: merge_fields.to_vec(), rows: 0 })
     }
 
-    pub fn push(&mut self, fixed: [&str; 5], fields: &BTreeMap<String, String>) -> Result<(), StepError> {
-        let mut record: Vec<std::borrow::Cow<'_, str>> = fixed.iter().map(|c| neutralise(c)).collect();
-        for f in &self.merge_fields {
-            record.push(neutralise(fields.get(f).map(String::as_str).unwrap_or("")));
+    /// One row: the fixed columns, then each merge field looked up with `field` (empty when absent). Every
+    /// cell is neutralised; cells are written one by one so a row costs no allocation unless one needs it.
+    pub fn push<'v>(&mut self, fixed: [&str; 5], field: impl Fn(&str) -> Option<&'v str>) -> Result<(), StepError> {
+        for c in fixed {
+            self.csv.write_field(neutralise(c).as_bytes()).map_err(csv_err)?;
         }
-        self.csv.write_record(record.iter().map(|c| c.as_ref())).map_err(csv_err)?;
+        for f in &self.merge_fields {
+            self.csv.write_field(neutralise(field(f).unwrap_or("")).as_bytes()).map_err(csv_err)?;
+        }
+        self.csv.write_record(std::iter::empty::<&[u8]>()).map_err(csv_err)?;
         self.rows += 1;
         Ok(())
     }
@@ -131,7 +140,7 @@ mod tests {
         assert_eq!(neutralise("Ada"), "Ada");
         let mut w = SendWriter::new(&["first_name".to_string()]).unwrap();
         let fields = BTreeMap::from([("first_name".to_string(), "=cmd|' /C calc'!A0".to_string())]);
-        w.push(["C1", "a@example.com", "control", "control", "New"], &fields).unwrap();
+        w.push(["C1", "a@example.com", "control", "control", "New"], |n| fields.get(n).map(String::as_str)).unwrap();
         let text = String::from_utf8(w.finish().unwrap()).unwrap();
         assert!(text.contains("'=cmd"), "{text}");
         assert!(text.starts_with("customer_id,email,arm,variant_id,segment,first_name\n"));
