@@ -112,7 +112,8 @@ pub struct Experiment {
     pub primary_metric: String,
     /// Unsubscribe-rate increase vs control (absolute) that breaches the guardrail.
     pub guardrail_max_increase: f64,
-    /// Rows per `assignments/part-*.jsonl` and `send/part-*.csv`.
+    /// Rows per members part (segment), and so per assignments/send part, which pair one to one with the members
+    /// parts (a shard's last part can be shorter).
     pub part_size: usize,
     /// Also write fully rendered messages next to the send list.
     pub render: bool,

@@ -60,14 +60,16 @@ pub async fn run(ctx: &Ctx, run: &RunInput, seed: u64) -> Result<StepOutput, Ste
     }
     let job = Arc::new(SimJob::new(run.config.simulation.clone(), seed, run.date));
     let events = Arc::new(AtomicU64::new(0));
-    // The store sees a stream failure as its own error; the step's typed error is kept here to return it.
-    let failed: Arc<Mutex<Option<StepError>>> = Arc::default();
+    // The store sees a stream failure as its own error; the step's typed error is kept here to return it. Parts
+    // run concurrently, so a later part can fail first: keep the error of the lowest part, the one the stream
+    // yields first, so the message does not depend on timing.
+    let failed: Arc<Mutex<Option<(usize, StepError)>>> = Arc::default();
     let key = keys.outcomes(&format!("simulated-{seed}.csv"))?;
 
     let header = futures::stream::once(async { Ok(Bytes::from_static(HEADER)) });
     let (events_in, failed_in, stream_key, shared) = (events.clone(), failed.clone(), key.clone(), ctx.store.clone());
-    let body = futures::stream::iter(members.into_iter().zip(assignments))
-        .map(move |(mkey, akey)| {
+    let body = futures::stream::iter(members.into_iter().zip(assignments).enumerate())
+        .map(move |(index, (mkey, akey))| {
             let (store, job, events, failed, key) =
                 (shared.clone(), job.clone(), events_in.clone(), failed_in.clone(), stream_key.clone());
             async move {
@@ -83,7 +85,9 @@ pub async fn run(ctx: &Ctx, run: &RunInput, seed: u64) -> Result<StepOutput, Ste
                     Err(e) => {
                         let reason = e.message.clone();
                         if let Ok(mut slot) = failed.lock() {
-                            slot.get_or_insert(e);
+                            if slot.as_ref().is_none_or(|(first, _)| index < *first) {
+                                *slot = Some((index, e));
+                            }
                         }
                         Err(StoreError::Backend { key: key.to_string(), source: reason.into() })
                     }
@@ -93,7 +97,7 @@ pub async fn run(ctx: &Ctx, run: &RunInput, seed: u64) -> Result<StepOutput, Ste
         .buffered(workers());
     let written = ctx.store.put_large(&key, header.chain(body).boxed()).await;
     if let Err(e) = written {
-        let step_error = failed.lock().ok().and_then(|mut slot| slot.take());
+        let step_error = failed.lock().ok().and_then(|mut slot| slot.take()).map(|(_, e)| e);
         return Err(step_error.unwrap_or_else(|| e.into()));
     }
     let events = events.load(Ordering::Relaxed);
