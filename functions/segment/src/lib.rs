@@ -12,6 +12,7 @@ pub mod emit;
 pub mod layout;
 pub mod merge;
 pub mod names;
+pub mod par;
 pub mod profile;
 pub mod rows;
 pub mod scan;

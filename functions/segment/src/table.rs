@@ -33,7 +33,7 @@ pub fn id_hash(id: &[u8]) -> u64 {
 }
 
 /// Digest of a row's fields (for telling exact duplicates from conflicting ones).
-pub fn row_digest(rec: &csv::ByteRecord) -> u64 {
+pub fn row_digest(rec: &crate::source::Rec<'_>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for f in rec.iter() {
         f.hash(&mut h);
@@ -53,6 +53,18 @@ impl Table {
 
     pub fn len(&self) -> usize {
         self.lines.len()
+    }
+
+    /// Room for `n` rows in total (the id bytes grow as needed).
+    pub fn reserve(&mut self, n: usize) {
+        let more = n.saturating_sub(self.len());
+        self.lines.reserve(more);
+        self.values.reserve(more);
+        self.digests.reserve(more);
+        self.id_ends.reserve(more);
+        for c in &mut self.cats {
+            c.reserve(more);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
