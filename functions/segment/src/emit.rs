@@ -114,7 +114,7 @@ impl Encoder {
         out.extend_from_slice(self.segments.get(m.segment as usize).map_or(&b"null"[..], |s| s));
         let mut any = false;
         for (i, key) in &self.carried {
-            let v = rows::field(rec, *i).trim();
+            let v = rows::trim(rows::field(rec, *i));
             if v.is_empty() {
                 continue;
             }
@@ -323,7 +323,13 @@ struct PieceOut {
 }
 
 /// Read one piece's rows and write its member lines and rejected lines.
-fn run_piece(input: &Input, dec: &Decisions, enc: &Encoder, p: &Piece) -> Result<PieceOut, StepError> {
+fn run_piece(
+    input: &Input,
+    dec: &Decisions,
+    enc: &Encoder,
+    p: &Piece,
+    mut members: Vec<u8>,
+) -> Result<PieceOut, StepError> {
     let layout = &input.layout;
     // Start at the last checkpoint at or before the piece's first row (or at the slice's start).
     let cp = input.checkpoints.partition_point(|c| c.row as usize <= p.from).checked_sub(1);
@@ -338,10 +344,10 @@ fn run_piece(input: &Input, dec: &Decisions, enc: &Encoder, p: &Piece) -> Result
     let mut rows = Rows::with_mode(slice, layout.encoding, &layout.header, origin, Some(input.fast));
     let id_field = &layout.header[layout.id];
     let mut dup = dec.duplicates[dec.duplicates.partition_point(|d| (d.row as usize) < p.from)..].iter().peekable();
-    let mut out = PieceOut {
-        members: Vec::with_capacity(p.members * (input.buf.len() / dec.segment.len().max(1) * 4 + 64)),
-        ..Default::default()
-    };
+    members.clear();
+    // Member lines run about four times as long as the input rows.
+    members.reserve(p.members * (input.buf.len() / dec.segment.len().max(1) * 4 + 64));
+    let mut out = PieceOut { members, ..Default::default() };
     // Rejected rows before the piece's first row belong to the piece before.
     let mut started = ti == 0 && p.from == 0;
     while let Some(meta) = rows.next() {
@@ -400,9 +406,75 @@ struct Slot {
     left: usize,
 }
 
+/// What the workers of one output pass share.
+struct Shared {
+    input: Arc<Input>,
+    dec: Arc<Decisions>,
+    enc: Encoder,
+    pieces: Vec<Piece>,
+    slots: Mutex<Vec<Slot>>,
+    part_keys: Vec<Key>,
+    store: DynStore,
+    rt: tokio::runtime::Handle,
+    /// Next piece to take.
+    next: AtomicUsize,
+    /// Set by a worker that failed, so the others stop taking pieces.
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// One worker: take pieces in order until none is left; write each part whose last piece it finished.
+    fn work(&self) -> Result<Vec<(usize, PieceOut)>, StepError> {
+        let mut done = Vec::new();
+        // The buffer of the last part this worker wrote, reused so its pages are not faulted in again.
+        let mut spare = Vec::new();
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.pieces.len() || self.stop.load(Ordering::Relaxed) {
+                return Ok(done);
+            }
+            match self.piece(i, std::mem::take(&mut spare)) {
+                Ok((out, buf)) => {
+                    done.push((i, out));
+                    spare = buf;
+                }
+                Err(e) => {
+                    self.stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn piece(&self, i: usize, buf: Vec<u8>) -> Result<(PieceOut, Vec<u8>), StepError> {
+        let p = &self.pieces[i];
+        let mut out = run_piece(&self.input, &self.dec, &self.enc, p, buf)?;
+        let Some(k) = p.part else { return Ok((out, Vec::new())) };
+        let complete = {
+            let mut slots = self.slots.lock().map_err(|_| StepError::internal("a segment worker panicked"))?;
+            let slot = &mut slots[k];
+            let at = self.pieces[..i].iter().filter(|q| q.part == Some(k)).count();
+            slot.pieces[at] = Some(std::mem::take(&mut out.members));
+            slot.left -= 1;
+            (slot.left == 0).then(|| std::mem::take(&mut slot.pieces))
+        };
+        let Some(pieces) = complete else { return Ok((out, Vec::new())) };
+        let mut pieces = pieces.into_iter().flatten();
+        let mut body = pieces.next().unwrap_or_default();
+        for piece in pieces {
+            body.extend_from_slice(&piece);
+        }
+        let body = Bytes::from(body);
+        // A blocking thread may wait for the store's future (it is not an async worker thread).
+        self.rt.block_on(self.store.put(&self.part_keys[k], body.clone()))?;
+        // The store has let go of the body: keep its allocation for the next piece.
+        let spare = body.try_into_mut().map(Vec::from).unwrap_or_default();
+        Ok((out, spare))
+    }
+}
+
 /// Output pass over aggregate rows on every core. Parts are numbered from `first_part`; memory is at most one
 /// piece per worker plus the part being assembled.
-#[allow(clippy::too_many_arguments)]
 pub async fn customers(
     store: DynStore,
     keys: &RunKeys,
@@ -419,62 +491,23 @@ pub async fn customers(
             slots[k].left += 1;
         }
     }
-    let part_keys: Arc<Vec<Key>> = Arc::new((0..parts).map(|k| keys.members(first_part + k)).collect());
-    let pieces = Arc::new(pieces);
-    let slots = Arc::new(Mutex::new(slots));
-    let enc = Arc::new(Encoder::new(&input.layout, &dec.names));
-    let next = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let rt = tokio::runtime::Handle::current();
     let workers = par::workers().min(pieces.len()).max(1);
+    let shared = Arc::new(Shared {
+        enc: Encoder::new(&input.layout, &dec.names),
+        input,
+        dec,
+        pieces,
+        slots: Mutex::new(slots),
+        part_keys: (0..parts).map(|k| keys.members(first_part + k)).collect(),
+        store,
+        rt: tokio::runtime::Handle::current(),
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+    });
     let tasks: Vec<_> = (0..workers)
         .map(|_| {
-            let (input, dec, enc, pieces, slots) =
-                (input.clone(), dec.clone(), enc.clone(), pieces.clone(), slots.clone());
-            let (next, stop, rt, store, part_keys) =
-                (next.clone(), stop.clone(), rt.clone(), store.clone(), part_keys.clone());
-            tokio::task::spawn_blocking(move || -> Result<Vec<(usize, PieceOut)>, StepError> {
-                let mut done = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= pieces.len() || stop.load(Ordering::Relaxed) {
-                        return Ok(done);
-                    }
-                    let p = pieces[i];
-                    let result = run_piece(&input, &dec, &enc, &p).and_then(|mut out| {
-                        let Some(k) = p.part else { return Ok(out) };
-                        let body = {
-                            let mut slots =
-                                slots.lock().map_err(|_| StepError::internal("a segment worker panicked"))?;
-                            let slot = &mut slots[k];
-                            let at = pieces[..i].iter().filter(|q| q.part == Some(k)).count();
-                            slot.pieces[at] = Some(std::mem::take(&mut out.members));
-                            slot.left -= 1;
-                            (slot.left == 0).then(|| std::mem::take(&mut slot.pieces))
-                        };
-                        if let Some(done) = body {
-                            let mut body = Vec::with_capacity(done.iter().flatten().map(Vec::len).sum());
-                            for piece in done.into_iter().flatten() {
-                                if body.is_empty() {
-                                    body = piece;
-                                } else {
-                                    body.extend_from_slice(&piece);
-                                }
-                            }
-                            // This is a blocking thread, so it may wait for the store's future here.
-                            rt.block_on(store.put(&part_keys[k], Bytes::from(body)))?;
-                        }
-                        Ok(out)
-                    });
-                    match result {
-                        Ok(out) => done.push((i, out)),
-                        Err(e) => {
-                            stop.store(true, Ordering::Relaxed);
-                            return Err(e);
-                        }
-                    }
-                }
-            })
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || shared.work())
         })
         .collect();
     let mut done = Vec::new();
@@ -491,7 +524,7 @@ pub async fn customers(
         return Err(e);
     }
     done.sort_by_key(|(i, _)| *i);
-    let mut w = Written { parts: part_keys.iter().map(|k| k.to_string()).collect(), ..Default::default() };
+    let mut w = Written { parts: shared.part_keys.iter().map(|k| k.to_string()).collect(), ..Default::default() };
     for (_, out) in done {
         w.members += out.count as u64;
         w.rejected.extend_from_slice(&out.rejected);

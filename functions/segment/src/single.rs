@@ -1,6 +1,7 @@
 //! The default action: the whole file in one invocation — scan, analyse, write.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use cpo_common::config::Segmentation;
@@ -113,10 +114,13 @@ pub async fn decide(
 
 pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
     let keys = RunKeys::new(&run.run_id)?;
+    let t0 = Instant::now();
     let (key, buf, layout) = open(ctx, run).await?;
     let file = key.as_str();
     let layout = Arc::new(layout);
+    let t_read = t0.elapsed();
     let sc = scan_par(buf.clone(), layout.clone(), Origin::WHOLE, run.date, run.config.as_of).await?;
+    let t_scan = t0.elapsed();
     let first_bad = sc.first_bad.iter().map(ToString::to_string).collect();
     let (rows, format) = (sc.rows, layout.format());
     let (table, duplicates, analysis) = decide(
@@ -128,6 +132,7 @@ pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
         run.config.segmentation.clone(),
     )
     .await?;
+    let t_analysis = t0.elapsed();
     let Analysis { scores, segment, names, profiles } = analysis;
     let segment_names: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
     let dec = Decisions { scores, segment, names, duplicates };
@@ -155,6 +160,7 @@ pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
             (emit::customers(ctx.store.clone(), &keys, input, Arc::new(dec), part_size, 0).await?, run.date)
         }
     };
+    let t_members = t0.elapsed();
     ctx.store.put(&keys.rejected(), Bytes::from(written.rejected)).await?;
     let summary = Summary {
         input_rows: rows,
@@ -182,6 +188,12 @@ pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
         rejected = summary.rejected,
         segments = summary.segment_names.len(),
         parts = summary.parts.len(),
+        workers = par::workers(),
+        read_ms = t_read.as_millis() as u64,
+        scan_ms = (t_scan - t_read).as_millis() as u64,
+        analysis_ms = (t_analysis - t_scan).as_millis() as u64,
+        members_ms = (t_members - t_analysis).as_millis() as u64,
+        total_ms = t0.elapsed().as_millis() as u64,
         "segmentation written"
     );
     Ok(output(&keys, &summary))

@@ -89,7 +89,7 @@ impl Table {
     }
 
     fn code(&mut self, c: usize, v: &str) -> u16 {
-        let v = v.trim();
+        let v = crate::rows::trim(v);
         if v.is_empty() {
             return NO_CAT;
         }
