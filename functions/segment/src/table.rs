@@ -32,9 +32,12 @@ pub fn id_hash(id: &[u8]) -> u64 {
     h.finish()
 }
 
-/// Digest of a row's fields (for telling exact duplicates from conflicting ones).
+/// Digest of a row's fields (for telling exact duplicates from conflicting ones). foldhash's quality variant
+/// with a fixed seed: a few times faster than std's SipHash on 80-byte rows (it was the largest single cost of
+/// the scan), deterministic for one build — digests are only compared within a run, sketches included.
 pub fn row_digest(rec: &crate::source::Rec<'_>) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    use std::hash::BuildHasher;
+    let mut h = foldhash::quality::FixedState::with_seed(0x5eed_c0ff_ee00_0001).build_hasher();
     for f in rec.iter() {
         f.hash(&mut h);
     }
