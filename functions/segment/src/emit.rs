@@ -758,10 +758,31 @@ mod tests {
         buf.extend_from_slice(b"\nC00000009,4,Boston,Gold,-1,9,9,0.1,0.1,Al,al@example.com");
         let store: DynStore = cpo_common::store::open("mem://").unwrap_or_else(|e| panic!("{e}"));
         let keys = RunKeys::new("weekly-20261126-000000000000").unwrap_or_else(|e| panic!("{e}"));
-        for quoted in [false, true] {
-            if quoted {
+        // The same customers as JSON lines (with a line that is not JSON and a blank line).
+        let jsonl = {
+            let text = String::from_utf8_lossy(&crate::synth::customers_csv(800, 5)).into_owned();
+            let mut lines = text.lines();
+            let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+            let mut out = String::new();
+            for (n, line) in lines.enumerate() {
+                let obj: serde_json::Map<String, serde_json::Value> =
+                    header.iter().zip(line.split(',')).map(|(k, v)| (k.to_string(), v.into())).collect();
+                out.push_str(&serde_json::Value::Object(obj).to_string());
+                out.push_str(["\n", "\n\n", "\nnot json\n"][n % 499 % 3]);
+            }
+            // Exact repeats: duplicates to reject.
+            let again: String = out.lines().take(20).map(|l| format!("{l}\n")).collect();
+            out.push_str(&again);
+            out.into_bytes()
+        };
+        for case in ["csv", "quoted", "jsonl"] {
+            if case == "quoted" {
                 buf.extend_from_slice(b"\nC99,1,\"Salt Lake City, UT\",Gold,1,1,1,0.1,0.1,Al,al@example.com\n");
             }
+            if case == "jsonl" {
+                buf = jsonl.clone();
+            }
+            let quoted = case != "csv";
             let l = {
                 let (enc, h) = crate::source::sniff("f.csv", &buf).unwrap_or_else(|e| panic!("{e}"));
                 Layout::resolve("f.csv", enc, h, &Segmentation::default()).unwrap_or_else(|e| panic!("{e}"))
@@ -769,7 +790,7 @@ mod tests {
             let sc = scan(&buf, &l, Origin::WHOLE, chrono::NaiveDate::MAX, None);
             assert_eq!(sc.fast, !quoted);
             let (keep, duplicates) = dedup(&sc.table);
-            assert!(duplicates.len() >= 4);
+            assert!(duplicates.len() >= 4, "{case}");
             let a = analyze(&sc.table, &keep, &[], &Segmentation::default()).unwrap_or_else(|e| panic!("{e}"));
             let dec = Decisions { scores: a.scores, segment: a.segment, names: a.names, duplicates };
             let (members, rejected) = one_pass(&buf, &l, &dec);
