@@ -335,8 +335,9 @@ fn run_piece(
     let cp = input.checkpoints.partition_point(|c| c.row as usize <= p.from).checked_sub(1);
     let (slice, origin, mut ti) = match cp.map(|i| input.checkpoints[i]) {
         Some(c) if c.row > 0 => {
-            let at = (c.byte - input.origin.first_byte) as usize;
-            let slice = input.buf.get(at..).ok_or_else(|| StepError::internal("checkpoint outside the input"))?;
+            let outside = || StepError::internal(format!("checkpoint at byte {} is outside the input slice", c.byte));
+            let at = c.byte.checked_sub(input.origin.first_byte).ok_or_else(outside)? as usize;
+            let slice = input.buf.get(at..).ok_or_else(outside)?;
             (slice, Origin { has_header: false, first_line: c.line, first_byte: c.byte }, c.row as usize)
         }
         _ => (&input.buf[..], input.origin, 0),
