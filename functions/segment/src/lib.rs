@@ -4,7 +4,8 @@
 //! Reading order: [`layout`] decides what the file is, [`source`] streams its rows, [`rows`] validates one
 //! row, [`scan`] builds the compact [`table`], [`score`] + [`names`] + [`merge`] + [`profile`] (tied
 //! together by [`analyze`]) turn it into segments, [`emit`] writes members and rejected rows. [`single`] is
-//! the default one-invocation action; [`shard`] the sharded actions for files beyond one Lambda.
+//! the default one-invocation action; [`shard`] the sharded actions for files beyond one Lambda. [`par`]
+//! puts the CPU work of the scan, the analysis and the output pass on every core.
 //! [`synth`] generates realistic customers for examples and benchmarks.
 
 pub mod analyze;
@@ -12,6 +13,7 @@ pub mod emit;
 pub mod layout;
 pub mod merge;
 pub mod names;
+pub mod par;
 pub mod profile;
 pub mod rows;
 pub mod scan;

@@ -42,12 +42,12 @@ pub fn profiles(
     }
     let total: u64 = size.iter().sum();
     let spend_total: f64 = order.iter().map(|&i| t.values[i as usize][2]).sum();
-    let mut out = Vec::new();
-    let mut scratch: Vec<f64> = Vec::new();
-    for s in 0..k {
+    // Segments are independent: one per thread while cores are free.
+    let one = |s: usize| -> Option<SegmentProfile> {
         if size[s] == 0 {
-            continue;
+            return None;
         }
+        let mut scratch: Vec<f64> = Vec::new();
         let rows = &order[start[s]..start[s + 1]];
         let n = rows.len() as f64;
         let mut score_mean = [0.0; 3];
@@ -101,9 +101,9 @@ pub fn profiles(
             merged_from: merged_from[s].clone(),
         };
         p.description = describe(&p, bins);
-        out.push(p);
-    }
-    out
+        Some(p)
+    };
+    crate::par::map(k, one).into_iter().flatten().collect()
 }
 
 /// Median as pandas computes it (mean of the two middle values for an even count).

@@ -2,10 +2,9 @@
 //! Every pass (and every shard) calls these, so a row is accepted or rejected the same way each time.
 
 use chrono::NaiveDate;
-use csv::ByteRecord;
 
 use crate::layout::{Fields, Layout};
-use crate::source::RowMeta;
+use crate::source::{Rec, RowMeta};
 
 /// Why a row was rejected: the column (as named in the file, `*` for the whole row) and a reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,33 +36,41 @@ pub struct TxRow<'r> {
 }
 
 /// Checks every format shares: the row decoded, has the header's number of fields, is UTF-8, has an id.
-fn common<'r>(layout: &Layout, rec: &'r ByteRecord, meta: &RowMeta) -> Result<&'r str, Bad> {
+fn common<'r>(layout: &Layout, rec: &Rec<'r>, meta: &RowMeta) -> Result<&'r str, Bad> {
     if let Some(e) = &meta.decode_error {
         return Err(Bad::new("*", e.clone()));
     }
     if rec.len() != layout.header.len() {
         return Err(Bad::new("*", format!("expected {} fields, found {}", layout.header.len(), rec.len())));
     }
-    for (i, f) in rec.iter().enumerate() {
-        if std::str::from_utf8(f).is_err() {
-            return Err(Bad::new(&layout.header[i], "not valid UTF-8"));
-        }
+    if let Some(i) = rec.first_invalid_utf8() {
+        return Err(Bad::new(&layout.header[i], "not valid UTF-8"));
     }
-    let id = field(rec, layout.id).trim();
+    let id = trim(field(rec, layout.id));
     if id.is_empty() {
         return Err(Bad::new(&layout.header[layout.id], "missing customer_id"));
     }
     Ok(id)
 }
 
-/// Field `i` as text (callers checked UTF-8 in [`common`]).
-pub fn field(rec: &ByteRecord, i: usize) -> &str {
-    rec.get(i).and_then(|f| std::str::from_utf8(f).ok()).unwrap_or("")
+/// `s.trim()`, answered without a Unicode table lookup when both ends are visible ASCII (nearly every field).
+#[inline]
+pub fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [] => s,
+        [a, .., b] | [a @ b] if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
 }
 
-fn number(layout: &Layout, rec: &ByteRecord, i: usize, what: &str) -> Result<f64, Bad> {
+/// Field `i` as text (callers checked UTF-8 in [`common`]).
+pub fn field<'r>(rec: &Rec<'r>, i: usize) -> &'r str {
+    rec.str(i).unwrap_or("")
+}
+
+fn number(layout: &Layout, rec: &Rec<'_>, i: usize, what: &str) -> Result<f64, Bad> {
     let name = &layout.header[i];
-    let text = field(rec, i).trim();
+    let text = trim(field(rec, i));
     if text.is_empty() {
         return Err(Bad::new(name, format!("missing {what}")));
     }
@@ -79,7 +86,7 @@ fn number(layout: &Layout, rec: &ByteRecord, i: usize, what: &str) -> Result<f64
 }
 
 /// An aggregate row (the old system's schema).
-pub fn customer<'r>(layout: &Layout, rec: &'r ByteRecord, meta: &RowMeta) -> Result<CustomerRow<'r>, Bad> {
+pub fn customer<'r>(layout: &Layout, rec: &Rec<'r>, meta: &RowMeta) -> Result<CustomerRow<'r>, Bad> {
     let id = common(layout, rec, meta)?;
     let Fields::Customers { frequency, aov, recency } = layout.fields else {
         return Err(Bad::new("*", "not an aggregate customers file"));
@@ -105,7 +112,7 @@ fn date(text: &str) -> Option<NaiveDate> {
 /// file's currency (the first one seen), checked last so every pass decides the same way.
 pub fn transaction<'r>(
     layout: &Layout,
-    rec: &'r ByteRecord,
+    rec: &Rec<'r>,
     meta: &RowMeta,
     not_after: NaiveDate,
     currency: &mut Option<String>,
@@ -122,7 +129,7 @@ pub fn transaction<'r>(
     }
     let amount = number(layout, rec, ai, "amount (refunds must be netted before upload)")?;
     if let Some(ci) = ci {
-        let c = field(rec, ci).trim();
+        let c = trim(field(rec, ci));
         if !c.is_empty() {
             match currency {
                 None => *currency = Some(c.to_ascii_uppercase()),
@@ -148,26 +155,48 @@ mod tests {
     fn layout(h: &str) -> Layout {
         Layout::resolve("f", Encoding::Csv, h.split(',').map(String::from).collect(), &Segmentation::default()).unwrap()
     }
-    fn rec(s: &str) -> ByteRecord {
-        ByteRecord::from(s.split(',').collect::<Vec<_>>())
+    /// An owned row for [`Rec`] to borrow.
+    struct Row(Vec<u8>, Vec<(usize, usize)>);
+    impl Row {
+        fn of(fields: &[&[u8]]) -> Row {
+            let (mut data, mut spans) = (Vec::new(), Vec::new());
+            for f in fields {
+                spans.push((data.len(), data.len() + f.len()));
+                data.extend_from_slice(f);
+            }
+            Row(data, spans)
+        }
+        fn rec(&self) -> Rec<'_> {
+            Rec::new(&self.0, &self.1)
+        }
+    }
+    fn rec(s: &str) -> Row {
+        Row::of(&s.split(',').map(str::as_bytes).collect::<Vec<_>>())
     }
     const META: RowMeta = RowMeta { line: 2, start: 0, end: 0, decode_error: None };
 
     #[test]
+    fn trim_is_str_trim() {
+        for s in ["", "a", " a", "a ", " ", "\u{a0}x", "x\u{2003}", "ab", "é", "\ta\n", "~!", "a b"] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
     fn customer_rows() {
         let l = layout("customer_id,purchase_frequency,avg_order_value,last_engagement_days,tier");
-        assert_eq!(customer(&l, &rec("C1,3,2.5,-0,Gold"), &META).unwrap().values, [0.0, 3.0, 7.5]);
-        let bad = |s: &str| customer(&l, &rec(s), &META).unwrap_err();
+        assert_eq!(customer(&l, &rec("C1,3,2.5,-0,Gold").rec(), &META).unwrap().values, [0.0, 3.0, 7.5]);
+        let bad = |s: &str| customer(&l, &rec(s).rec(), &META).unwrap_err();
         assert_eq!(bad(",3,2.5,4,Gold").field, "customer_id");
         assert_eq!(bad("C1,x,2.5,4,Gold"), Bad::new("purchase_frequency", "not a number: \"x\""));
         assert!(bad("C1,3,-2,4,Gold").reason.starts_with("negative spend"));
         assert!(bad("C1,3,NaN,4,Gold").reason.starts_with("not a finite"));
         assert_eq!(bad("C1,3,2").reason, "expected 5 fields, found 3");
-        let mut r = rec("C1,3,2.5,4,Gold");
-        r = ByteRecord::from(
-            r.iter().enumerate().map(|(i, f)| if i == 4 { &b"\xff"[..] } else { f }).collect::<Vec<_>>(),
-        );
-        assert_eq!(customer(&l, &r, &META).unwrap_err(), Bad::new("tier", "not valid UTF-8"));
+        let r = Row::of(&[b"C1", b"3", b"2.5", b"4", b"\xff"]);
+        assert_eq!(customer(&l, &r.rec(), &META).unwrap_err(), Bad::new("tier", "not valid UTF-8"));
+        // The row is valid UTF-8 as a whole, but the reader's fields split a character: both halves are bad.
+        let r = Row::of(&[b"C1", b"3", b"2.5", b"4\xc3", b"\xa9"]);
+        assert_eq!(customer(&l, &r.rec(), &META).unwrap_err(), Bad::new("last_engagement_days", "not valid UTF-8"));
     }
 
     #[test]
@@ -176,10 +205,10 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap();
         let mut cur = None;
         let r = rec("C1,2026-01-02T10:00:00Z,10,usd");
-        let ok = transaction(&l, &r, &META, day, &mut cur).unwrap();
+        let ok = transaction(&l, &r.rec(), &META, day, &mut cur).unwrap();
         assert_eq!(ok.date, NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
         assert_eq!(cur.as_deref(), Some("USD"));
-        let mut bad = |s: &str| transaction(&l, &rec(s), &META, day, &mut cur).unwrap_err();
+        let mut bad = |s: &str| transaction(&l, &rec(s).rec(), &META, day, &mut cur).unwrap_err();
         assert!(bad("C1,2026-02-01,10,USD").reason.contains("after the run date"));
         assert!(bad("C1,01/02/2026,10,USD").reason.starts_with("not a date"));
         assert!(bad("C1,2026-01-02,-5,USD").reason.starts_with("negative amount"));

@@ -86,24 +86,20 @@ impl Scorer {
     }
 }
 
-/// R, F, M scores of every element (recency reversed).
+/// R, F, M scores of every element (recency reversed). The three dimensions are independent, so each is
+/// scored on its own thread when there are cores for it.
 pub fn score_all(values: &[[f64; 3]], keep: &[bool], bins: u8) -> Vec<[u8; 3]> {
-    let kept = || values.iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| v);
-    let mut scorers: Vec<Scorer> =
-        (0..3).map(|d| Scorer::new(boundaries(kept().map(move |v| v[d]), bins), bins)).collect();
-    values
-        .iter()
-        .zip(keep)
-        .map(|(v, k)| {
-            if !*k {
+    let columns = crate::par::map(3, |d| {
+        let kept = || values.iter().zip(keep).filter(|(_, k)| **k).map(move |(v, _)| v[d]);
+        let mut scorer = Scorer::new(boundaries(kept(), bins), bins);
+        values.iter().zip(keep).map(|(v, k)| if *k { scorer.next(v[d]) } else { 0 }).collect::<Vec<u8>>()
+    });
+    (0..values.len())
+        .map(|i| {
+            if !keep[i] {
                 return [0; 3];
             }
-            let mut s = [0u8; 3];
-            for d in 0..3 {
-                s[d] = scorers[d].next(v[d]);
-            }
-            s[0] = bins + 1 - s[0];
-            s
+            [bins + 1 - columns[0][i], columns[1][i], columns[2][i]]
         })
         .collect()
 }

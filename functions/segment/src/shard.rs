@@ -14,6 +14,8 @@
 //! rows in that order: the result is the single pass's, member for member (tested). Member lines are the
 //! same sequence; only the cut between parts differs (each shard starts a new part).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +26,9 @@ use cpo_common::store::StoreExt;
 use cpo_common::{step, Ctx, StepError, StepInput, StepOutput};
 
 use crate::analyze::{analyze, REJECTED};
-use crate::emit::{self, Decisions, Writer};
+use crate::emit::{self, Decisions, Input};
 use crate::layout::{Format, Layout};
-use crate::scan::{scan, FIRST_REASONS};
+use crate::scan::{scan_par, Checkpoint, FIRST_REASONS};
 use crate::single::{check_rejects, open, output, typical_names, Summary};
 use crate::source::{shard_bounds, Origin};
 use crate::table::{dedup, Duplicate, Table};
@@ -56,6 +58,12 @@ struct Sketch {
     bad: u64,
     first_bad: Vec<String>,
     table: Table,
+    /// Where the output pass may start reading (rows relative to the shard).
+    #[serde(default)]
+    checkpoints: Vec<Checkpoint>,
+    /// The shard is quote-free CSV (read by the fast path).
+    #[serde(default)]
+    fast: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +73,11 @@ struct ShardDecisions {
     scores: Vec<[u8; 3]>,
     segment: Vec<u8>,
     duplicates: Vec<Duplicate>,
+    /// The shard's sketch checkpoints and fast-path flag, handed on to its output pass.
+    #[serde(default)]
+    checkpoints: Vec<Checkpoint>,
+    #[serde(default)]
+    fast: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,15 +134,15 @@ async fn load_plan(ctx: &Ctx, keys: &RunKeys) -> Result<Plan, StepError> {
     Ok(ctx.store.get_json(&at(keys, "plan.json")?).await?)
 }
 
-fn slice<'b>(buf: &'b [u8], d: &ShardDesc) -> Result<(&'b [u8], Origin), StepError> {
+fn slice(buf: &Bytes, d: &ShardDesc) -> Result<(Bytes, Origin), StepError> {
     let (s, e) = (d.start as usize, d.end as usize);
     if e > buf.len() || s > e {
         return Err(StepError::input(format!("shard {}: range {s}..{e} is outside the input", d.shard)));
     }
     Ok(if d.shard == 0 {
-        (&buf[..e], Origin::WHOLE)
+        (buf.slice(..e), Origin::WHOLE)
     } else {
-        (&buf[s..e], Origin { has_header: false, first_line: d.first_line, first_byte: d.start })
+        (buf.slice(s..e), Origin { has_header: false, first_line: d.first_line, first_byte: d.start })
     })
 }
 
@@ -164,9 +177,17 @@ async fn sketch(ctx: &Ctx, run: &RunInput, s: usize) -> Result<StepOutput, StepE
     // The Store port reads whole objects; with ranged reads only the shard's bytes would be fetched.
     let buf = ctx.store.get(&Key::new(plan.file.clone())?).await?;
     let (part, origin) = slice(&buf, d)?;
-    let sc = scan(part, &plan.layout, origin, run.date, run.config.as_of);
+    drop(buf);
+    let sc = scan_par(part, Arc::new(plan.layout), origin, run.date, run.config.as_of).await?;
     let rows = sc.rows;
-    let sk = Sketch { rows: sc.rows, bad: sc.bad, first_bad: sc.first_bad, table: sc.table };
+    let sk = Sketch {
+        rows: sc.rows,
+        bad: sc.bad,
+        first_bad: sc.first_bad.iter().map(ToString::to_string).collect(),
+        table: sc.table,
+        checkpoints: sc.checkpoints,
+        fast: sc.fast,
+    };
     let key = at(&keys, &format!("sketch-{s:05}.json"))?;
     ctx.store.put(&key, Bytes::from(serde_json::to_vec(&sk)?)).await?;
     Ok(StepOutput::new(&run.run_id, "segment-sketch").key("sketch", key).count("rows", rows))
@@ -179,12 +200,14 @@ async fn merge(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
     let mut table = Table::new(plan.layout.typical.len());
     let (mut rows, mut bad, mut first_bad) = (0u64, 0u64, Vec::new());
     let mut shard_rows = Vec::new();
+    let mut reading = Vec::new();
     for d in &plan.shards {
         let sk: Sketch = ctx.store.get_json(&at(&keys, &format!("sketch-{:05}.json", d.shard))?).await?;
         rows += sk.rows;
         bad += sk.bad;
         first_bad.extend(sk.first_bad);
         shard_rows.push(sk.table.len());
+        reading.push((sk.checkpoints, sk.fast));
         table.append(sk.table);
     }
     first_bad.truncate(FIRST_REASONS);
@@ -197,7 +220,7 @@ async fn merge(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
     let part_size = run.config.experiment.part_size.max(1);
     let (mut lo, mut part, mut parts) = (0usize, 0usize, Vec::new());
     let mut dups = duplicates.iter().peekable();
-    for (d, &len) in plan.shards.iter().zip(&shard_rows) {
+    for ((d, &len), (checkpoints, fast)) in plan.shards.iter().zip(&shard_rows).zip(reading) {
         let hi = lo + len;
         let mut mine = Vec::new();
         while let Some(x) = dups.next_if(|x| (x.row as usize) < hi) {
@@ -210,6 +233,8 @@ async fn merge(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
             scores: a.scores[lo..hi].to_vec(),
             segment: a.segment[lo..hi].to_vec(),
             duplicates: mine,
+            checkpoints,
+            fast,
         };
         let key = at(&keys, &format!("decisions-{:05}.json", d.shard))?;
         ctx.store.put(&key, Bytes::from(serde_json::to_vec(&dec)?)).await?;
@@ -243,14 +268,17 @@ async fn score(ctx: &Ctx, run: &RunInput, s: usize) -> Result<StepOutput, StepEr
     let dec: ShardDecisions = ctx.store.get_json(&at(&keys, &format!("decisions-{s:05}.json"))?).await?;
     let buf = ctx.store.get(&Key::new(plan.file.clone())?).await?;
     let (part, origin) = slice(&buf, d)?;
+    drop(buf);
     let part_size = run.config.experiment.part_size;
-    let mut w = Writer::new(ctx.store.as_ref(), &keys, &plan.file, part_size, dec.first_part);
+    let input =
+        Input { buf: part, layout: plan.layout, origin, fast: dec.fast, checkpoints: dec.checkpoints, file: plan.file };
+    let first_part = dec.first_part;
     let decisions =
-        Decisions { scores: &dec.scores, segment: &dec.segment, names: &dec.names, duplicates: &dec.duplicates };
-    emit::customers(&mut w, part, &plan.layout, origin, &decisions).await?;
-    w.flush().await?;
-    w.put_rejected(&at(&keys, &format!("rejected-{s:05}.jsonl"))?).await?;
-    let res = ShardResult { parts: w.parts.clone(), members: w.members, rejected: w.rejected_rows };
+        Decisions { scores: dec.scores, segment: dec.segment, names: dec.names, duplicates: dec.duplicates };
+    let w =
+        emit::customers(ctx.store.clone(), &keys, Arc::new(input), Arc::new(decisions), part_size, first_part).await?;
+    ctx.store.put(&at(&keys, &format!("rejected-{s:05}.jsonl"))?, Bytes::from(w.rejected)).await?;
+    let res = ShardResult { parts: w.parts, members: w.members, rejected: w.rejected_rows };
     ctx.store.put_json(&at(&keys, &format!("result-{s:05}.json"))?, &res).await?;
     Ok(StepOutput::new(&run.run_id, "segment-score").count("members", res.members).count("rejected", res.rejected))
 }

@@ -1,5 +1,10 @@
 //! The default action: the whole file in one invocation — scan, analyse, write.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use cpo_common::config::Segmentation;
 use cpo_common::keys::RunKeys;
 use cpo_common::model::segment::SegmentsDoc;
 use cpo_common::run::{self, RunInput};
@@ -7,11 +12,12 @@ use cpo_common::store::StoreExt;
 use cpo_common::{Ctx, Key, StepError, StepOutput};
 
 use crate::analyze::{analyze, Analysis};
-use crate::emit::{self, Decisions, Writer};
+use crate::emit::{self, Decisions, Input, Writer, Written};
 use crate::layout::{Format, Layout};
-use crate::scan::{scan, Scan};
+use crate::par;
+use crate::scan::{scan_par, FIRST_REASONS};
 use crate::source::{sniff, Origin};
-use crate::table::dedup;
+use crate::table::{dedup, Duplicate, Table};
 
 /// What the step reports, shared by the single pass and the sharded `finish`.
 pub struct Summary {
@@ -80,62 +86,114 @@ pub fn typical_names(layout: &Layout) -> Vec<String> {
     layout.typical.iter().map(|&i| layout.header[i].clone()).collect()
 }
 
+/// Duplicates, the reject check and the analysis (on a blocking thread: it touches every customer).
+pub async fn decide(
+    file: &str,
+    table: Table,
+    format: Format,
+    scan: (u64, u64, Vec<String>),
+    typical: Vec<String>,
+    cfg: Segmentation,
+) -> Result<(Table, Vec<Duplicate>, Analysis), StepError> {
+    let file = file.to_string();
+    par::blocking(move || {
+        let (rows, bad, mut first_bad) = scan;
+        let (keep, duplicates) = match format {
+            Format::Customers => dedup(&table),
+            Format::Transactions => (vec![true; table.len()], Vec::new()),
+        };
+        for d in duplicates.iter().take(FIRST_REASONS.saturating_sub(first_bad.len())) {
+            first_bad.push(format!("line {}: {}", table.lines[d.row as usize], d.reason));
+        }
+        check_rejects(&file, rows, bad + duplicates.len() as u64, &first_bad, cfg.max_reject_ratio)?;
+        let analysis = analyze(&table, &keep, &typical, &cfg)?;
+        Ok((table, duplicates, analysis))
+    })
+    .await?
+}
+
 pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
     let keys = RunKeys::new(&run.run_id)?;
-    let seg = &run.config.segmentation;
+    let t0 = Instant::now();
     let (key, buf, layout) = open(ctx, run).await?;
     let file = key.as_str();
-    let Scan { table, rows, bad, mut first_bad, tx } = scan(&buf, &layout, Origin::WHOLE, run.date, run.config.as_of);
-    let (keep, duplicates) = match layout.format() {
-        Format::Customers => dedup(&table),
-        Format::Transactions => (vec![true; table.len()], Vec::new()),
-    };
-    let dup_rows = duplicates.len() as u64;
-    for d in duplicates.iter().take(crate::scan::FIRST_REASONS.saturating_sub(first_bad.len())) {
-        first_bad.push(format!("line {}: {}", table.lines[d.row as usize], d.reason));
-    }
-    check_rejects(file, rows, bad + dup_rows, &first_bad, seg.max_reject_ratio)?;
-    let analysis = analyze(&table, &keep, &typical_names(&layout), seg)?;
-    let Analysis { scores, segment, names, profiles } = &analysis;
-    let d = Decisions { scores, segment, names, duplicates: &duplicates };
-    let mut w = Writer::new(ctx.store.as_ref(), &keys, file, run.config.experiment.part_size, 0);
-    let as_of = match (&layout.format(), &tx) {
+    let layout = Arc::new(layout);
+    let t_read = t0.elapsed();
+    let sc = scan_par(buf.clone(), layout.clone(), Origin::WHOLE, run.date, run.config.as_of).await?;
+    let t_scan = t0.elapsed();
+    let first_bad = sc.first_bad.iter().map(ToString::to_string).collect();
+    let (rows, format) = (sc.rows, layout.format());
+    let (table, duplicates, analysis) = decide(
+        file,
+        sc.table,
+        format,
+        (rows, sc.bad, first_bad),
+        typical_names(&layout),
+        run.config.segmentation.clone(),
+    )
+    .await?;
+    let t_analysis = t0.elapsed();
+    let Analysis { scores, segment, names, profiles } = analysis;
+    let segment_names: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
+    let dec = Decisions { scores, segment, names, duplicates };
+    let part_size = run.config.experiment.part_size;
+    let (written, as_of) = match (format, sc.tx) {
         (Format::Transactions, Some(tx)) => {
-            emit::transactions(&mut w, &buf, &layout, &table, tx, run.date, &d).await?;
-            tx.as_of.unwrap_or(run.date)
+            let mut w = Writer::new(ctx.store.as_ref(), &keys, file, part_size, 0);
+            emit::transactions(&mut w, &buf, &layout, &table, &tx, run.date, &dec).await?;
+            w.flush().await?;
+            let w =
+                Written { parts: w.parts, members: w.members, rejected: w.rejected, rejected_rows: w.rejected_rows };
+            (w, tx.as_of.unwrap_or(run.date))
         }
         _ => {
-            emit::customers(&mut w, &buf, &layout, Origin::WHOLE, &d).await?;
-            run.date
+            // The members are written from the decisions alone; the table's memory goes back first.
+            drop(table);
+            let input = Arc::new(Input {
+                buf,
+                layout: (*layout).clone(),
+                origin: Origin::WHOLE,
+                fast: sc.fast,
+                checkpoints: sc.checkpoints,
+                file: file.to_string(),
+            });
+            (emit::customers(ctx.store.clone(), &keys, input, Arc::new(dec), part_size, 0).await?, run.date)
         }
     };
-    w.flush().await?;
-    w.put_rejected(&keys.rejected()).await?;
+    let t_members = t0.elapsed();
+    ctx.store.put(&keys.rejected(), Bytes::from(written.rejected)).await?;
     let summary = Summary {
         input_rows: rows,
-        customers: w.members,
-        rejected: w.rejected_rows,
-        segment_names: analysis.segment_names(),
-        parts: w.parts.clone(),
+        customers: written.members,
+        rejected: written.rejected_rows,
+        segment_names,
+        parts: written.parts,
     };
     let doc = SegmentsDoc {
         run_id: run.run_id.clone(),
         as_of,
-        input_format: layout.format().name().to_string(),
+        input_format: format.name().to_string(),
         input_rows: rows,
         customers: summary.customers,
         rejected: summary.rejected,
-        segments: profiles.clone(),
+        segments: profiles,
         member_parts: summary.parts.clone(),
     };
     ctx.store.put_json(&keys.segments(), &doc).await?;
     tracing::info!(
         run_id = %run.run_id,
-        format = layout.format().name(),
+        format = format.name(),
         input_rows = rows,
         customers = summary.customers,
         rejected = summary.rejected,
         segments = summary.segment_names.len(),
+        parts = summary.parts.len(),
+        workers = par::workers(),
+        read_ms = t_read.as_millis() as u64,
+        scan_ms = (t_scan - t_read).as_millis() as u64,
+        analysis_ms = (t_analysis - t_scan).as_millis() as u64,
+        members_ms = (t_members - t_analysis).as_millis() as u64,
+        total_ms = t0.elapsed().as_millis() as u64,
         "segmentation written"
     );
     Ok(output(&keys, &summary))

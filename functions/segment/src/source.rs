@@ -7,7 +7,7 @@ use csv::ByteRecord;
 
 use crate::layout::Encoding;
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The encoding and header of a file, read from its first line.
 pub fn sniff(file: &str, buf: &[u8]) -> Result<(Encoding, Vec<String>), StepError> {
@@ -41,7 +41,7 @@ pub fn sniff(file: &str, buf: &[u8]) -> Result<(Encoding, Vec<String>), StepErro
 }
 
 fn memchr_nl(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
 
 /// Where a slice starts in the file: shard 0 holds the header; later shards start at a row boundary.
@@ -58,6 +58,59 @@ impl Origin {
     pub const WHOLE: Origin = Origin { has_header: true, first_line: 1, first_byte: 0 };
 }
 
+/// One row's fields, borrowed: from the input itself on the quote-free fast path, from the `csv` reader's
+/// record otherwise. `text` is the whole row checked as UTF-8 once, so fields are sliced, not re-validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Rec<'r> {
+    data: &'r [u8],
+    spans: &'r [(usize, usize)],
+    text: Option<&'r str>,
+}
+
+impl<'r> Rec<'r> {
+    pub fn new(data: &'r [u8], spans: &'r [(usize, usize)]) -> Self {
+        Rec { data, spans, text: std::str::from_utf8(data).ok() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Field `i` as bytes.
+    pub fn get(&self, i: usize) -> Option<&'r [u8]> {
+        let &(s, e) = self.spans.get(i)?;
+        self.data.get(s..e)
+    }
+
+    /// Field `i` as text; `None` when absent or not valid UTF-8.
+    pub fn str(&self, i: usize) -> Option<&'r str> {
+        let &(s, e) = self.spans.get(i)?;
+        match self.text {
+            // `get` also refuses a span that splits a character (possible when the csv reader unquoted it).
+            Some(t) => t.get(s..e),
+            None => std::str::from_utf8(self.data.get(s..e)?).ok(),
+        }
+    }
+
+    /// The first field that is not valid UTF-8.
+    pub fn first_invalid_utf8(&self) -> Option<usize> {
+        if let Some(t) = self.text {
+            if self.spans.iter().all(|&(s, e)| t.is_char_boundary(s) && t.is_char_boundary(e)) {
+                return None;
+            }
+        }
+        (0..self.len()).find(|&i| self.str(i).is_none())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'r [u8]> + '_ {
+        self.spans.iter().map(|&(s, e)| &self.data[s..e])
+    }
+}
+
 /// A streaming reader of rows.
 pub struct Rows<'a> {
     buf: &'a [u8],
@@ -65,11 +118,24 @@ pub struct Rows<'a> {
     inner: Inner<'a>,
     /// Number of header fields (JSON lines: the keys of the first object).
     header: Vec<String>,
+    /// Field spans of the current row (into `buf` on the fast path, into `rec` otherwise).
+    spans: Vec<(usize, usize)>,
+    rec: ByteRecord,
 }
 
 enum Inner<'a> {
+    /// Quote-free CSV (see [`quote_free`]): rows split with `memchr`, fields borrowed from the input.
+    /// `row` is the current row's span; `line` counts the newlines passed so far.
+    Fast {
+        pos: usize,
+        line: u64,
+        row: (usize, usize),
+    },
     Csv(Box<csv::Reader<&'a [u8]>>),
-    Jsonl { pos: usize, line: u64 },
+    Jsonl {
+        pos: usize,
+        line: u64,
+    },
 }
 
 /// One row: its line, byte span in the file, and how it failed to decode (JSON lines only).
@@ -81,14 +147,38 @@ pub struct RowMeta {
     pub decode_error: Option<String>,
 }
 
+/// True when `buf` can be split into CSV rows and fields without a CSV state machine: no quote character
+/// (so every `,` separates fields and every newline ends a row) and every `\r` is part of a `\r\n` (the
+/// `csv` reader also ends rows at a lone `\r`). The fast path is written here, not taken from a crate,
+/// because the `csv` reader's byte-at-a-time state machine was the largest cost of a pass (docs/segment.md);
+/// files that are not quote-free go through the `csv` crate unchanged.
+pub fn quote_free(buf: &[u8]) -> bool {
+    memchr::memchr2_iter(b'"', b'\r', buf).all(|i| buf[i] == b'\r' && buf.get(i + 1) == Some(&b'\n'))
+}
+
 impl<'a> Rows<'a> {
     pub fn new(buf: &'a [u8], encoding: Encoding, header: &[String], origin: Origin) -> Self {
+        Self::with_mode(buf, encoding, header, origin, None)
+    }
+
+    /// Like [`Rows::new`]; `quote_free` says whether the CSV slice is already known to be quote-free (a part of
+    /// a slice checked once), `None` checks it here.
+    pub fn with_mode(
+        buf: &'a [u8],
+        encoding: Encoding,
+        header: &[String],
+        origin: Origin,
+        quote_free: Option<bool>,
+    ) -> Self {
         let (buf, origin) = if origin.has_header && buf.starts_with(BOM) {
             (&buf[BOM.len()..], Origin { first_byte: origin.first_byte + BOM.len() as u64, ..origin })
         } else {
             (buf, origin)
         };
         let inner = match encoding {
+            Encoding::Csv if quote_free.unwrap_or_else(|| self::quote_free(buf)) => {
+                Inner::Fast { pos: 0, line: 0, row: (0, 0) }
+            }
             Encoding::Csv => Inner::Csv(Box::new(
                 csv::ReaderBuilder::new()
                     .has_headers(origin.has_header)
@@ -99,14 +189,33 @@ impl<'a> Rows<'a> {
             Encoding::Jsonl => Inner::Jsonl { pos: 0, line: 0 },
         };
         // The header of a JSON lines file is its first object's keys; that object is also the first row.
-        let mut rows = Rows { buf, origin, inner, header: header.to_vec() };
-        if let Inner::Csv(r) = &mut rows.inner {
-            if origin.has_header {
-                // Consume the header so positions of data rows are right; its content was read by `sniff`.
-                let _ = r.byte_headers();
+        let mut rows = Rows { buf, origin, inner, header: header.to_vec(), spans: Vec::new(), rec: ByteRecord::new() };
+        if origin.has_header {
+            // Consume the header so positions of data rows are right; its content was read by `sniff`.
+            match &mut rows.inner {
+                Inner::Csv(r) => {
+                    let _ = r.byte_headers();
+                }
+                Inner::Fast { .. } => {
+                    let _ = rows.next_fast();
+                }
+                Inner::Jsonl { .. } => {}
             }
         }
         rows
+    }
+
+    /// Whether rows are split by the quote-free fast path.
+    pub fn is_fast(&self) -> bool {
+        matches!(self.inner, Inner::Fast { .. })
+    }
+
+    /// Newlines passed so far (fast path; after the last row: all newlines of the slice).
+    pub fn newlines(&self) -> u64 {
+        match self.inner {
+            Inner::Fast { line, .. } => line,
+            _ => 0,
+        }
     }
 
     /// The raw text of a span returned by [`Rows::next`] (line terminator removed).
@@ -120,12 +229,69 @@ impl<'a> Rows<'a> {
         raw
     }
 
-    /// Read the next row into `rec`; `None` at the end.
-    pub fn next(&mut self, rec: &mut ByteRecord) -> Option<RowMeta> {
-        match &mut self.inner {
-            Inner::Csv(r) => match r.read_byte_record(rec) {
+    /// The fields of the row last returned by [`Rows::next`].
+    pub fn rec(&self) -> Rec<'_> {
+        match self.inner {
+            Inner::Fast { row: (s, e), .. } => Rec::new(&self.buf[s..e], &self.spans),
+            _ => Rec::new(self.rec.as_slice(), &self.spans),
+        }
+    }
+
+    /// The next row of a quote-free file, with the `csv` reader's conventions: blank lines are skipped,
+    /// a row ends at `\n` or `\r\n` (`end` after the `\r`, where the reader stops), lines count `\n`s.
+    fn next_fast(&mut self) -> Option<RowMeta> {
+        let Inner::Fast { pos, line, row } = &mut self.inner else { return None };
+        let buf = self.buf;
+        while let Some(&b) = buf.get(*pos) {
+            match b {
+                b'\n' => *line += 1,
+                b'\r' => {}
+                _ => break,
+            }
+            *pos += 1;
+        }
+        if *pos >= buf.len() {
+            return None;
+        }
+        let start = *pos;
+        let (content_end, end, next) = match memchr::memchr(b'\n', &buf[start..]) {
+            Some(i) if i > 0 && buf[start + i - 1] == b'\r' => (start + i - 1, start + i, start + i),
+            Some(i) => (start + i, start + i + 1, start + i),
+            None => (buf.len(), buf.len(), buf.len()),
+        };
+        // The next call passes (and counts) the newline.
+        *pos = next;
+        *row = (start, content_end);
+        let content = &buf[start..content_end];
+        self.spans.clear();
+        // A plain loop: fields are a few bytes long, shorter than what `memchr`'s vector search pays off on.
+        let mut s = 0;
+        for (c, b) in content.iter().enumerate() {
+            if *b == b',' {
+                self.spans.push((s, c));
+                s = c + 1;
+            }
+        }
+        self.spans.push((s, content.len()));
+        Some(RowMeta {
+            line: self.origin.first_line + *line,
+            start: self.origin.first_byte + start as u64,
+            end: self.origin.first_byte + end as u64,
+            decode_error: None,
+        })
+    }
+
+    /// Advance to the next row (its fields are then [`Rows::rec`]); `None` at the end.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<RowMeta> {
+        if self.is_fast() {
+            return self.next_fast();
+        }
+        let meta = match &mut self.inner {
+            Inner::Fast { .. } => return None,
+            Inner::Csv(r) => match r.read_byte_record(&mut self.rec) {
                 Ok(true) => {
-                    let pos = rec.position().cloned().unwrap_or_else(csv::Position::new);
+                    let pos = self.rec.position().cloned().unwrap_or_else(csv::Position::new);
                     let end = r.position().byte();
                     // After a CRLF the reader places the next record at the '\n'; skip terminators.
                     let (mut start, mut line) = (pos.byte(), pos.line());
@@ -133,25 +299,25 @@ impl<'a> Rows<'a> {
                         line += (*b == b'\n') as u64;
                         start += 1;
                     }
-                    Some(RowMeta {
+                    RowMeta {
                         line: self.origin.first_line + line - 1,
                         start: self.origin.first_byte + start,
                         end: self.origin.first_byte + end,
                         decode_error: None,
-                    })
+                    }
                 }
+                Ok(false) => return None,
                 // Reading from memory cannot fail on I/O; a CSV error ends the rows like the end of input would
                 // be wrong, so report it as a row that failed to decode.
-                Ok(false) => None,
                 Err(e) => {
                     let (line, byte) = e.position().map(|p| (p.line(), p.byte())).unwrap_or((0, 0));
-                    rec.clear();
-                    Some(RowMeta {
+                    self.rec.clear();
+                    RowMeta {
                         line: self.origin.first_line + line.saturating_sub(1),
                         start: self.origin.first_byte + byte,
                         end: self.origin.first_byte + r.position().byte(),
                         decode_error: Some(e.to_string()),
-                    })
+                    }
                 }
             },
             Inner::Jsonl { pos, line } => loop {
@@ -173,22 +339,25 @@ impl<'a> Rows<'a> {
                     end: self.origin.first_byte + (start + len) as u64,
                     decode_error: err,
                 };
-                rec.clear();
+                self.rec.clear();
                 match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(text) {
                     Ok(obj) => {
                         for h in &self.header {
                             match obj.get(h) {
-                                None | Some(serde_json::Value::Null) => rec.push_field(b""),
-                                Some(serde_json::Value::String(s)) => rec.push_field(s.as_bytes()),
-                                Some(v) => rec.push_field(v.to_string().as_bytes()),
+                                None | Some(serde_json::Value::Null) => self.rec.push_field(b""),
+                                Some(serde_json::Value::String(s)) => self.rec.push_field(s.as_bytes()),
+                                Some(v) => self.rec.push_field(v.to_string().as_bytes()),
                             }
                         }
-                        return Some(meta(None));
+                        break meta(None);
                     }
-                    Err(e) => return Some(meta(Some(format!("not a JSON object: {e}")))),
+                    Err(e) => break meta(Some(format!("not a JSON object: {e}"))),
                 }
             },
-        }
+        };
+        self.spans.clear();
+        self.spans.extend((0..self.rec.len()).filter_map(|i| self.rec.range(i)).map(|r| (r.start, r.end)));
+        Some(meta)
     }
 }
 
@@ -196,11 +365,10 @@ impl<'a> Rows<'a> {
 /// the same reader as the passes, so a quoted field spanning lines never splits a shard.
 pub fn shard_bounds(buf: &[u8], encoding: Encoding, header: &[String], target: u64) -> Vec<(u64, u64, u64)> {
     let mut rows = Rows::new(buf, encoding, header, Origin::WHOLE);
-    let mut rec = ByteRecord::new();
     let mut out = Vec::new();
     let mut cur: Option<(u64, u64)> = None;
     let mut last_end = 0;
-    while let Some(m) = rows.next(&mut rec) {
+    while let Some(m) = rows.next() {
         let (start, line) = *cur.get_or_insert((m.start, m.line));
         if m.end - start >= target {
             out.push((start, m.end, line));
@@ -221,10 +389,9 @@ mod tests {
     fn all(buf: &[u8]) -> Vec<(u64, Vec<String>, String)> {
         let (enc, header) = sniff("f", buf).unwrap();
         let mut rows = Rows::new(buf, enc, &header, Origin::WHOLE);
-        let mut rec = ByteRecord::new();
         let mut out = vec![];
-        while let Some(m) = rows.next(&mut rec) {
-            let fields = rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        while let Some(m) = rows.next() {
+            let fields = rows.rec().iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
             out.push((m.line, fields, String::from_utf8_lossy(rows.raw(&m)).into_owned()));
         }
         out
@@ -271,12 +438,83 @@ mod tests {
             let slice = if i == 0 { &buf[..*e as usize] } else { &buf[*s as usize..*e as usize] };
             let origin = if i == 0 { origin } else { Origin { first_byte: *s, ..origin } };
             let mut rows = Rows::new(slice, enc, &header, origin);
-            let mut rec = ByteRecord::new();
-            while let Some(m) = rows.next(&mut rec) {
-                seen.push((m.line, String::from_utf8_lossy(&rec[0]).into_owned()));
+            while let Some(m) = rows.next() {
+                seen.push((m.line, String::from_utf8_lossy(rows.rec().get(0).unwrap()).into_owned()));
             }
         }
         assert_eq!(seen, vec![(2, "1".into()), (4, "2".into()), (5, "3".into()), (6, "4".into())]);
         assert!(bounds.len() > 1);
+    }
+
+    /// A row as read: meta, fields, raw text.
+    type Read = (RowMeta, Vec<Vec<u8>>, Vec<u8>);
+
+    /// Every row of `buf`, read with the fast path forced on or off, and the newlines passed.
+    fn read(buf: &[u8], origin: Origin, fast: bool) -> (Vec<Read>, u64) {
+        let mut rows = Rows::with_mode(buf, Encoding::Csv, &[], origin, Some(fast));
+        assert_eq!(rows.is_fast(), fast);
+        let mut out = vec![];
+        while let Some(m) = rows.next() {
+            let fields = rows.rec().iter().map(<[u8]>::to_vec).collect();
+            let raw = rows.raw(&m).to_vec();
+            out.push((m, fields, raw));
+        }
+        (out, rows.newlines())
+    }
+
+    #[test]
+    fn quote_free_files_are_recognised() {
+        assert!(quote_free(b"a,b\r\nc,d\n\ne"));
+        assert!(quote_free(b""));
+        assert!(!quote_free(b"a,\"b\"\n"));
+        assert!(!quote_free(b"a\rb\n"), "a lone CR ends a row for the csv reader");
+        assert!(!quote_free(b"a,b\r"));
+    }
+
+    #[test]
+    fn fast_path_reads_like_the_csv_reader() {
+        // Random quote-free files: CRLF and LF, blank lines, ragged rows, empty and odd fields, UTF-8 and not,
+        // a BOM, with and without a final newline; read from the start (header) and from a later row.
+        let mut x: u64 = 99;
+        let mut rnd = |n: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let words: [&[u8]; 9] =
+            [b"", b"a", b" sp ", b"C0042", b"12.5", b"\xc3\xa9t\xc3\xa9", b"\xff", b"tab\there", b"b\\s"];
+        for case in 0..300 {
+            let mut buf = Vec::new();
+            if case % 7 == 0 {
+                buf.extend_from_slice(BOM);
+            }
+            let lines = rnd(12);
+            for l in 0..lines {
+                let blank = rnd(5) == 0;
+                if !blank {
+                    let fields = if rnd(6) == 0 { 1 + rnd(5) } else { 3 };
+                    for f in 0..fields {
+                        if f > 0 {
+                            buf.push(b',');
+                        }
+                        buf.extend_from_slice(words[rnd(words.len() as u64) as usize]);
+                    }
+                }
+                if l + 1 < lines || rnd(2) == 0 {
+                    buf.extend_from_slice(if rnd(2) == 0 { b"\r\n" } else { b"\n" });
+                }
+            }
+            assert!(quote_free(&buf));
+            let (csv, csv_lines) = read(&buf, Origin::WHOLE, false);
+            let (fast, fast_lines) = read(&buf, Origin::WHOLE, true);
+            assert_eq!(fast, csv, "case {case}: {:?}", String::from_utf8_lossy(&buf));
+            assert_eq!(fast_lines as usize, buf.iter().filter(|b| **b == b'\n').count(), "case {case}");
+            let _ = csv_lines;
+            // From the second row on, as a shard or an output piece starts.
+            if let Some((m, _, _)) = csv.get(1) {
+                let origin = Origin { has_header: false, first_line: m.line, first_byte: m.start };
+                let slice = &buf[m.start as usize..];
+                assert_eq!(read(slice, origin, true).0, read(slice, origin, false).0, "case {case}");
+            }
+        }
     }
 }
