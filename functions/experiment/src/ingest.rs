@@ -71,22 +71,56 @@ pub fn has(flags: u8, e: Event) -> bool {
 
 /// First pass: every valid row folded into the flags as it is parsed. Moved onto the parsing thread of each
 /// object and back.
+///
+/// Consecutive rows of one customer (how exports grouped by customer, and the simulator, write them) are
+/// gathered first and folded into the map once: a map access is a cache miss, the id comparison is not.
 struct Fold {
     flags: FlagMap,
     accepted: u64,
     duplicates: u64,
     rejected: Vec<Rejected>,
+    /// The customer of the latest rows and their event bits, not yet in `flags` (when `run_bits` ≠ 0).
+    run_id: String,
+    run_bits: u8,
+}
+
+impl Fold {
+    fn new(capacity: usize) -> Self {
+        Self {
+            flags: flags::with_capacity(capacity),
+            accepted: 0,
+            duplicates: 0,
+            rejected: Vec::new(),
+            run_id: String::new(),
+            run_bits: 0,
+        }
+    }
+
+    /// Fold the pending rows into the map; called when the customer changes and at the end of each file.
+    fn flush(&mut self) {
+        if self.run_bits == 0 {
+            return;
+        }
+        let f = self.flags.entry(FlagKey::of(&self.run_id)).or_insert_with(|| AtomicU8::new(0)).get_mut();
+        self.duplicates += u64::from((*f & self.run_bits).count_ones());
+        *f |= self.run_bits;
+        self.run_bits = 0;
+    }
 }
 
 impl RowSink for Fold {
     fn valid(&mut self, _line: u64, row: EventRow<'_>) {
         self.accepted += 1;
+        if self.run_bits == 0 || self.run_id != row.customer_id {
+            self.flush();
+            self.run_id.clear();
+            self.run_id.push_str(row.customer_id);
+        }
         let bit = row.event.bit();
-        let f = self.flags.entry(FlagKey::of(row.customer_id)).or_insert_with(|| AtomicU8::new(0)).get_mut();
-        if *f & bit != 0 {
+        if self.run_bits & bit != 0 {
             self.duplicates += 1;
         }
-        *f |= bit;
+        self.run_bits |= bit;
     }
     fn rejected(&mut self, row: Rejected) {
         self.rejected.push(row);
@@ -141,7 +175,7 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
 
     // Pass 1: outcomes → flags.
     let capacity = expected_customers(store, keys, objects).await?;
-    let mut fold = Fold { flags: flags::with_capacity(capacity), accepted: 0, duplicates: 0, rejected: Vec::new() };
+    let mut fold = Fold::new(capacity);
     let mut files = Vec::new();
     for o in objects {
         let key = Key::new(o.key.clone())?;
@@ -150,6 +184,7 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
         let ((format, rows), back) = windows::with_object(store, &key, o.size, move |input| {
             let mut fold = fold;
             let parsed = outcome_rows::parse(&file, input, &mut fold)?;
+            fold.flush();
             Ok((parsed, fold))
         })
         .await?;
