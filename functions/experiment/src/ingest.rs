@@ -174,7 +174,7 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
     }
 
     // Pass 1: outcomes → flags.
-    let capacity = expected_customers(store, keys, objects).await?;
+    let capacity = expected_customers(store, keys, objects).await;
     let mut fold = Fold::new(capacity);
     let mut files = Vec::new();
     for o in objects {
@@ -281,8 +281,9 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
 }
 
 /// Entries the flags map will hold, to size it once: at most one per outcomes row (≥ 19 bytes a row, 32 is
-/// typical), and never more than the run's customers when the segment step recorded them.
-async fn expected_customers(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> Result<usize, StepError> {
+/// typical), and never more than the run's customers when the segment step recorded them. Only a hint: an
+/// unreadable `segments.json` leaves the bound by size.
+async fn expected_customers(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> usize {
     #[derive(serde::Deserialize)]
     struct Customers {
         customers: u64,
@@ -290,7 +291,7 @@ async fn expected_customers(store: &dyn Store, keys: &RunKeys, objects: &[Object
     let by_size = objects.iter().map(|o| o.size / 32).sum::<u64>();
     let customers = store.get_json_opt::<Customers>(&keys.segments()).await.ok().flatten().map(|c| c.customers);
     let n = customers.map_or(by_size, |c| c.min(by_size)).min(1 << 28);
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 async fn finish_part(

@@ -73,7 +73,10 @@ where
         while start < size {
             let end = start.saturating_add(window.max(1)).min(size);
             let window = store.get_range(key, start..end).await?;
-            if window.is_empty() || tx.send(window).await.is_err() {
+            if window.is_empty() {
+                return Err(StepError::internal(format!("{key}: no bytes at offset {start} of {size}")));
+            }
+            if tx.send(window).await.is_err() {
                 break; // the reader stopped early (it failed or needs no more)
             }
             start = end;
