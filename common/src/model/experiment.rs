@@ -132,3 +132,30 @@ pub struct AnalysisDoc {
     #[serde(default)]
     pub extra: serde_json::Value,
 }
+
+/// `ingest/counts.json`: customers assigned and customers with each event per (segment, arm), counted by
+/// `ingest` while it joins the outcomes with the assignments, so `analyze` reads this small object instead of
+/// every customer-level part again. Aggregates only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestCounts {
+    pub run_id: String,
+    /// `key\tetag` lines of the outcomes objects counted (the identity recorded in `steps/ingest.json`), so a
+    /// reader can tell counts of another outcomes set apart.
+    pub outcomes_identity: String,
+    /// In (segment, arm) order.
+    pub cells: Vec<ArmCounts>,
+}
+
+/// One (segment, arm) of [`IngestCounts`]: `n` customers assigned (intention to treat), and of them how many
+/// have each event at least once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArmCounts {
+    pub segment: String,
+    pub arm: String,
+    pub n: u64,
+    pub delivered: u64,
+    pub open: u64,
+    pub click: u64,
+    pub convert: u64,
+    pub unsubscribe: u64,
+}

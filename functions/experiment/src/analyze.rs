@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use cpo_common::config::Experiment;
 use cpo_common::keys::RunKeys;
-use cpo_common::model::experiment::{AnalysisDoc, Assignment, IngestSummary, ResultRow};
+use cpo_common::model::experiment::{AnalysisDoc, ArmCounts, Assignment, IngestCounts, IngestSummary, ResultRow};
 use cpo_common::run::RunInput;
 use cpo_common::stats;
 use cpo_common::store::StoreExt;
@@ -13,7 +13,7 @@ use cpo_common::{StepError, StepOutput, Store};
 use serde_json::json;
 
 use crate::events::Event;
-use crate::ingest::{outcomes_part, read_outcomes_part};
+use crate::ingest::{counts_key, outcomes_part, read_outcomes_part, summary_identity};
 use crate::parts::{list_parts, JsonlParts};
 use crate::plan::{Plan, CONTROL, HOLDOUT};
 
@@ -43,12 +43,60 @@ impl Cell {
 /// segment → arm → cell.
 pub type Counts = BTreeMap<String, BTreeMap<String, Cell>>;
 
+/// Add `more` into `counts`.
+pub fn merge_counts(counts: &mut Counts, more: Counts) {
+    for (segment, arms) in more {
+        let per = counts.entry(segment).or_default();
+        for (arm, c) in arms {
+            per.entry(arm).or_default().add(&c);
+        }
+    }
+}
+
+/// The rows of `ingest/counts.json`, in (segment, arm) order.
+pub fn counts_to_cells(counts: &Counts) -> Vec<ArmCounts> {
+    let mut out = Vec::new();
+    for (segment, arms) in counts {
+        for (arm, c) in arms {
+            let [open, click, convert, unsubscribe] = c.successes;
+            out.push(ArmCounts {
+                segment: segment.clone(),
+                arm: arm.clone(),
+                n: c.n,
+                delivered: c.delivered,
+                open,
+                click,
+                convert,
+                unsubscribe,
+            });
+        }
+    }
+    out
+}
+
+/// Inverse of [`counts_to_cells`].
+pub fn cells_to_counts(cells: &[ArmCounts]) -> Counts {
+    let mut counts = Counts::new();
+    for c in cells {
+        let cell = Cell { n: c.n, delivered: c.delivered, successes: [c.open, c.click, c.convert, c.unsubscribe] };
+        counts.entry(c.segment.clone()).or_default().entry(c.arm.clone()).or_default().add(&cell);
+    }
+    counts
+}
+
 pub async fn run(store: &dyn Store, run: &RunInput, plan: &Plan) -> Result<StepOutput, StepError> {
     let keys = RunKeys::new(&run.run_id)?;
     let summary: IngestSummary = store.get_json_opt(&keys.ingest("summary.json")).await?.ok_or_else(|| {
         StepError::input(format!("{}: not found; the ingest step must run first", keys.ingest("summary.json")))
     })?;
-    let counts = count(store, &keys).await?;
+    let counts = match stored_counts(store, &keys, &summary).await? {
+        Some(counts) => counts,
+        None => {
+            // Written by an ingest from before `ingest/counts.json` existed: count from the customer-level parts.
+            tracing::warn!(run_id = %run.run_id, "no ingest counts for these outcomes: counting from the assignments");
+            count(store, &keys).await?
+        }
+    };
     let doc = analyse(&run.run_id, &run.config.experiment, plan, &counts, &summary);
     store.put_json(&keys.analysis(), &doc).await?;
     tracing::info!(run_id = %run.run_id, decision = %doc.decision, srm_p = doc.srm_p_value, simulated = doc.simulated, "analysis written");
@@ -61,7 +109,18 @@ pub async fn run(store: &dyn Store, run: &RunInput, plan: &Plan) -> Result<StepO
         .count("simulated", doc.simulated))
 }
 
-/// Stream the assignments with their part's outcome flags into counts.
+/// The counts ingest stored for the outcomes set `summary` covers, if any.
+pub async fn stored_counts(
+    store: &dyn Store,
+    keys: &RunKeys,
+    summary: &IngestSummary,
+) -> Result<Option<Counts>, StepError> {
+    let Some(doc) = store.get_json_opt::<IngestCounts>(&counts_key(keys)).await? else { return Ok(None) };
+    Ok((doc.outcomes_identity == summary_identity(&summary.files)).then(|| cells_to_counts(&doc.cells)))
+}
+
+/// Stream the assignments with their part's outcome flags into counts: what ingest counts as it joins, from
+/// the customer-level objects it wrote (the fallback for outcomes ingested before `ingest/counts.json`).
 pub async fn count(store: &dyn Store, keys: &RunKeys) -> Result<Counts, StepError> {
     let mut counts = Counts::new();
     let mut parts =

@@ -1,4 +1,8 @@
 //! Engagement events and their validation: what a row of an outcomes file may say.
+//!
+//! Validation runs once per outcomes row (millions per analysis), so it borrows the row's text and checks the
+//! timestamp without building a date-time: the common `YYYY-MM-DDTHH:MM:SSZ` shape is checked by hand, anything
+//! else falls back to chrono's parsers, so exactly the same strings are accepted as before.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
@@ -30,43 +34,96 @@ impl Event {
     pub fn bit(self) -> u8 {
         1 << (self as u8)
     }
+    /// Case-insensitive, surrounding whitespace ignored.
     pub fn parse(s: &str) -> Option<Event> {
-        let s = s.trim();
-        ALL.into_iter().find(|e| e.name().eq_ignore_ascii_case(s))
+        // Exact lower-case names are what files hold almost always: one match, no case folding.
+        let exact = match s {
+            "delivered" => Some(Event::Delivered),
+            "open" => Some(Event::Open),
+            "click" => Some(Event::Click),
+            "convert" => Some(Event::Convert),
+            "unsubscribe" => Some(Event::Unsubscribe),
+            "bounce" => Some(Event::Bounce),
+            _ => None,
+        };
+        exact.or_else(|| {
+            let s = s.trim();
+            ALL.into_iter().find(|e| e.name().eq_ignore_ascii_case(s))
+        })
     }
 }
 
 /// Flags bit of a customer who was assigned in this run (set while joining outcomes with assignments).
 pub const KNOWN: u8 = 1 << 7;
 
-/// A valid event row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventRow {
-    pub customer_id: String,
+/// A valid event row, borrowing the row's text (customer id and timestamp trimmed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRow<'a> {
+    pub customer_id: &'a str,
     pub event: Event,
-    pub timestamp: DateTime<Utc>,
+    pub timestamp: &'a str,
 }
 
 /// Why a row was rejected: the field at fault and the reason.
 pub type Invalid = (&'static str, String);
 
 /// Validate the three fields of an event row.
-pub fn validate(customer_id: Option<&str>, event: Option<&str>, timestamp: Option<&str>) -> Result<EventRow, Invalid> {
+pub fn validate<'a>(
+    customer_id: Option<&'a str>,
+    event: Option<&str>,
+    timestamp: Option<&'a str>,
+) -> Result<EventRow<'a>, Invalid> {
     let customer_id =
         customer_id.map(str::trim).filter(|s| !s.is_empty()).ok_or(("customer_id", "missing or empty".to_string()))?;
-    if customer_id.len() > 256 || customer_id.chars().any(char::is_control) {
+    if customer_id.len() > 256 || has_control(customer_id) {
         return Err(("customer_id", "longer than 256 characters or has control characters".into()));
     }
     let raw_event = event.map(str::trim).filter(|s| !s.is_empty()).ok_or(("event", "missing or empty".to_string()))?;
     let event = Event::parse(raw_event).ok_or_else(|| {
         ("event", format!("{raw_event:?} is not one of delivered, open, click, convert, unsubscribe, bounce"))
     })?;
-    let raw_ts =
+    let timestamp =
         timestamp.map(str::trim).filter(|s| !s.is_empty()).ok_or(("timestamp", "missing or empty".to_string()))?;
-    let timestamp = parse_timestamp(raw_ts).ok_or_else(|| {
-        ("timestamp", format!("{raw_ts:?} is not an RFC 3339 timestamp, `YYYY-MM-DD HH:MM:SS` or a date"))
-    })?;
-    Ok(EventRow { customer_id: customer_id.to_string(), event, timestamp })
+    if !is_timestamp(timestamp) {
+        return Err((
+            "timestamp",
+            format!("{timestamp:?} is not an RFC 3339 timestamp, `YYYY-MM-DD HH:MM:SS` or a date"),
+        ));
+    }
+    Ok(EventRow { customer_id, event, timestamp })
+}
+
+/// `char::is_control` over the id; ASCII ids (the usual case) are checked byte by byte.
+fn has_control(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_control())
+    } else {
+        s.chars().any(char::is_control)
+    }
+}
+
+/// Whether [`parse_timestamp`] accepts `s`, without building the date-time for the common shape.
+pub fn is_timestamp(s: &str) -> bool {
+    utc_seconds_shape(s.as_bytes()) || parse_timestamp(s).is_some()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` with a real calendar date, hour ≤ 23, minute and second ≤ 59: a strict subset of
+/// what chrono's RFC 3339 parser accepts (leap seconds, offsets and fractions take the slow path), so the
+/// fast path never accepts anything the slow one would reject.
+fn utc_seconds_shape(b: &[u8]) -> bool {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', n0, n1, b':', s0, s1, b'Z'] = *b else {
+        return false;
+    };
+    let digits = [y0, y1, y2, y3, m0, m1, d0, d1, h0, h1, n0, n1, s0, s1];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let num = |hi: u8, lo: u8| u32::from(hi - b'0') * 10 + u32::from(lo - b'0');
+    let year = (num(y0, y1) * 100 + num(y2, y3)) as i32;
+    num(h0, h1) <= 23
+        && num(n0, n1) <= 59
+        && num(s0, s1) <= 59
+        && NaiveDate::from_ymd_opt(year, num(m0, m1), num(d0, d1)).is_some()
 }
 
 /// RFC 3339, a naive date-time (taken as UTC) with `T` or a space, or a date (midnight UTC).
@@ -90,9 +147,45 @@ mod tests {
     fn validation_names_the_field() {
         assert!(validate(Some("C1"), Some("Open"), Some("2026-11-25T10:00:00Z")).is_ok());
         assert_eq!(validate(Some(" "), Some("open"), Some("2026-11-25")).unwrap_err().0, "customer_id");
+        assert_eq!(validate(Some("C\u{85}1"), Some("open"), Some("2026-11-25")).unwrap_err().0, "customer_id");
+        assert_eq!(validate(Some("C\t1"), Some("open"), Some("2026-11-25")).unwrap_err().0, "customer_id");
         assert_eq!(validate(Some("C1"), Some("opened"), Some("2026-11-25")).unwrap_err().0, "event");
         assert_eq!(validate(Some("C1"), Some("open"), Some("yesterday")).unwrap_err().0, "timestamp");
         assert!(parse_timestamp("2026-11-25 10:00:00").is_some());
         assert!(parse_timestamp("2026-11-25T10:00:00+01:00").is_some());
+        let row = validate(Some(" C1 "), Some(" CLICK "), Some(" 2026-11-25 ")).unwrap();
+        assert_eq!(row, EventRow { customer_id: "C1", event: Event::Click, timestamp: "2026-11-25" });
+    }
+
+    /// The hand-written shape check agrees with chrono on every case it could get wrong.
+    #[test]
+    fn fast_timestamp_check_agrees_with_chrono() {
+        for s in [
+            "2026-11-25T10:00:00Z",
+            "2026-02-29T10:00:00Z",
+            "2024-02-29T10:00:00Z",
+            "2026-04-31T10:00:00Z",
+            "2026-13-01T10:00:00Z",
+            "2026-00-01T10:00:00Z",
+            "2026-11-00T10:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T23:60:00Z",
+            "2026-11-25T23:59:60Z",
+            "2026-11-25T23:59:59Z",
+            "0000-01-01T00:00:00Z",
+            "2026-1a-25T10:00:00Z",
+            "2026-11-25t10:00:00z",
+            "2026-11-25T10:00:00",
+            "2026-11-25T10:00:00.5Z",
+            "2026-11-25 10:00:00Z",
+            "+2026-11-25T10:00:00Z",
+        ] {
+            assert_eq!(is_timestamp(s), parse_timestamp(s).is_some(), "{s}");
+            if utc_seconds_shape(s.as_bytes()) {
+                assert!(DateTime::parse_from_rfc3339(s).is_ok(), "fast path accepted {s}, chrono does not");
+            }
+        }
+        assert!(utc_seconds_shape(b"2024-02-29T23:59:59Z"));
+        assert!(!utc_seconds_shape(b"2026-02-29T23:59:59Z"));
     }
 }

@@ -2,20 +2,33 @@
 //! deduplicated per customer and event, joined with the assignments. Writes:
 //! `ingest/rejected.jsonl` (file, line, field, reason, raw), `ingest/unknown.jsonl` (events of customers this
 //! run never assigned), `ingest/outcomes-NNNNN.csv` (per assigned customer with events: one flag per event,
-//! aligned with `assignments/part-NNNNN.jsonl`) and `ingest/summary.json`.
+//! aligned with `assignments/part-NNNNN.jsonl`), `ingest/counts.json` (per segment and arm: customers and
+//! customers with each event, what `analyze` needs) and `ingest/summary.json`.
+//!
+//! Cost: the outcomes are read once, streamed in windows and folded row by row into one byte of flags per
+//! customer (no row is kept); the assignment parts are then read once, on every core, each worker joining its
+//! part against the shared flags and counting its (segment, arm) cells. A second pass over the outcomes runs
+//! only when some customer was never assigned, to list those rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cpo_common::keys::RunKeys;
-use cpo_common::model::experiment::{Assignment, IngestSummary, OutcomesFile};
+use cpo_common::model::experiment::{IngestCounts, IngestSummary, OutcomesFile};
 use cpo_common::model::segment::Rejected;
 use cpo_common::store::StoreExt;
 use cpo_common::{Key, ObjectMeta, StepError, StepOutput, Store};
+use tokio::task::JoinHandle;
 
+use crate::analyze::{self, Cell, Counts, METRICS};
+use crate::assignment_ref;
 use crate::events::{self, Event, EventRow, KNOWN};
-use crate::hashing::{customer_key, CustomerKey};
-use crate::parts::{list_parts, JsonlParts};
+use crate::flags::{self, FlagKey, FlagMap};
+use crate::outcome_rows::{self, RowSink};
+use crate::parts::list_parts;
+use crate::windows;
 
 /// The outcomes objects of a run with their versions: the identity of an analysis.
 pub async fn outcome_objects(store: &dyn Store, keys: &RunKeys) -> Result<Vec<ObjectMeta>, StepError> {
@@ -34,144 +47,124 @@ pub fn identity(objects: &[ObjectMeta]) -> String {
     objects.iter().map(|o| format!("{}\t{}\n", o.key, etag(o))).collect()
 }
 
+/// [`identity`] of the outcomes files an ingest summary lists (the same objects, in the same order).
+pub fn summary_identity(files: &[OutcomesFile]) -> String {
+    files.iter().map(|f| format!("{}\t{}\n", f.key, f.etag)).collect()
+}
+
 pub fn is_simulated(key: &str) -> bool {
     key.rsplit('/').next().is_some_and(|n| n.starts_with("simulated-"))
 }
 
-/// One row of an outcomes file: valid, or rejected with a reason.
-type Parsed = Result<EventRow, Rejected>;
-
-/// Parse an outcomes object, CSV or JSON lines (by extension; otherwise by its first character).
-pub fn parse(file: &str, body: &[u8]) -> Result<(String, Vec<(u64, Parsed)>), StepError> {
-    let lower = file.to_ascii_lowercase();
-    let jsonl = if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
-        true
-    } else if lower.ends_with(".csv") {
-        false
-    } else {
-        body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-    };
-    if jsonl {
-        Ok(("jsonl".into(), parse_jsonl(file, body)))
-    } else {
-        Ok(("csv".into(), parse_csv(file, body)?))
-    }
+pub fn outcomes_part(keys: &RunKeys, part: usize) -> Key {
+    keys.ingest(&format!("outcomes-{part:05}.csv"))
 }
 
-fn reject(file: &str, line: u64, field: &str, reason: String, raw: String) -> Rejected {
-    Rejected { file: file.to_string(), line, field: field.to_string(), reason, raw }
+pub fn counts_key(keys: &RunKeys) -> Key {
+    keys.ingest("counts.json")
 }
 
-fn parse_csv(file: &str, body: &[u8]) -> Result<Vec<(u64, Parsed)>, StepError> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(body);
-    let headers = rdr.headers().map_err(|e| StepError::input(format!("{file}: line 1: unreadable CSV header: {e}")))?;
-    let col = |name: &str| headers.iter().position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name));
-    let (Some(ci), Some(ei), Some(ti)) = (col("customer_id"), col("event"), col("timestamp")) else {
-        return Err(StepError::input(format!(
-            "{file}: line 1: the header must name the columns customer_id, event and timestamp (found: {})",
-            headers.iter().collect::<Vec<_>>().join(", ")
-        )));
-    };
-    let mut out = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = rdr.position().line();
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map(|p| p.line()).unwrap_or(line);
-                let raw = record.iter().collect::<Vec<_>>().join(",");
-                let row = events::validate(record.get(ci), record.get(ei), record.get(ti))
-                    .map_err(|(field, reason)| reject(file, line, field, reason, raw));
-                out.push((line, row));
-            }
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(line);
-                out.push((line, Err(reject(file, line, "row", format!("unreadable CSV: {e}"), String::new()))));
-                if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }) {
-                    break;
-                }
-            }
+/// Events of one type, for callers outside this module.
+pub fn has(flags: u8, e: Event) -> bool {
+    flags & e.bit() != 0
+}
+
+/// First pass: every valid row folded into the flags as it is parsed. Moved onto the parsing thread of each
+/// object and back.
+///
+/// Consecutive rows of one customer (how exports grouped by customer, and the simulator, write them) are
+/// gathered first and folded into the map once: a map access is a cache miss, the id comparison is not.
+struct Fold {
+    flags: FlagMap,
+    accepted: u64,
+    duplicates: u64,
+    rejected: Vec<Rejected>,
+    /// The customer of the latest rows and their event bits, not yet in `flags` (when `run_bits` ≠ 0).
+    run_id: String,
+    run_bits: u8,
+}
+
+impl Fold {
+    fn new(capacity: usize) -> Self {
+        Self {
+            flags: flags::with_capacity(capacity),
+            accepted: 0,
+            duplicates: 0,
+            rejected: Vec::new(),
+            run_id: String::new(),
+            run_bits: 0,
         }
     }
-    Ok(out)
+
+    /// Fold the pending rows into the map; called when the customer changes and at the end of each file.
+    fn flush(&mut self) {
+        if self.run_bits == 0 {
+            return;
+        }
+        let f = self.flags.entry(FlagKey::of(&self.run_id)).or_insert_with(|| AtomicU8::new(0)).get_mut();
+        self.duplicates += u64::from((*f & self.run_bits).count_ones());
+        *f |= self.run_bits;
+        self.run_bits = 0;
+    }
 }
 
-fn parse_jsonl(file: &str, body: &[u8]) -> Vec<(u64, Parsed)> {
-    let mut out = Vec::new();
-    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
-        let n = i as u64 + 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+impl RowSink for Fold {
+    fn valid(&mut self, _line: u64, row: EventRow<'_>) {
+        self.accepted += 1;
+        if self.run_bits == 0 || self.run_id != row.customer_id {
+            self.flush();
+            self.run_id.clear();
+            self.run_id.push_str(row.customer_id);
         }
-        let raw = String::from_utf8_lossy(line).trim_end().chars().take(2000).collect::<String>();
-        let value: serde_json::Value = match serde_json::from_slice(line) {
-            Ok(v) => v,
-            Err(e) => {
-                out.push((n, Err(reject(file, n, "row", format!("not a JSON object: {e}"), raw))));
-                continue;
-            }
-        };
-        let Some(obj) = value.as_object() else {
-            out.push((n, Err(reject(file, n, "row", "not a JSON object".into(), raw))));
-            continue;
-        };
-        let text = |k: &str| match obj.get(k) {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Number(x)) => Some(x.to_string()),
-            _ => None,
-        };
-        let (c, e, t) = (text("customer_id"), text("event"), text("timestamp"));
-        let row = events::validate(c.as_deref(), e.as_deref(), t.as_deref())
-            .map_err(|(field, reason)| reject(file, n, field, reason, raw));
-        out.push((n, row));
+        let bit = row.event.bit();
+        if self.run_bits & bit != 0 {
+            self.duplicates += 1;
+        }
+        self.run_bits |= bit;
     }
-    out
+    fn rejected(&mut self, row: Rejected) {
+        self.rejected.push(row);
+    }
+}
+
+/// Second pass (only when some customers are unknown): their rows, with file and line, for the analyst.
+struct UnknownRows {
+    file: String,
+    flags: Arc<FlagMap>,
+    out: Vec<Rejected>,
+}
+
+impl RowSink for UnknownRows {
+    fn valid(&mut self, line: u64, row: EventRow<'_>) {
+        let known = |f: &AtomicU8| f.load(Ordering::Relaxed) & KNOWN != 0;
+        if self.flags.get(&FlagKey::of(row.customer_id)).is_some_and(|f| !known(f)) {
+            // The row as before this module streamed: the timestamp normalised to RFC 3339.
+            let ts = events::parse_timestamp(row.timestamp).map(|t| t.to_rfc3339());
+            self.out.push(Rejected {
+                file: self.file.clone(),
+                line,
+                field: "customer_id".into(),
+                reason: "customer not assigned in this run".into(),
+                raw: format!("{},{},{}", row.customer_id, row.event.name(), ts.as_deref().unwrap_or(row.timestamp)),
+            });
+        }
+    }
+    fn rejected(&mut self, _row: Rejected) {}
+}
+
+/// What one assignment part contributes.
+#[derive(Default)]
+struct PartOut {
+    /// `ingest/outcomes-NNNNN.csv` of the part.
+    csv: Vec<u8>,
+    counts: Counts,
+    with_events: u64,
+    /// Customers with each event, in [`events::ALL`] order.
+    events: [u64; 6],
 }
 
 pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> Result<StepOutput, StepError> {
     let run_id = keys.run_id();
-    let mut flags: HashMap<CustomerKey, u8> = HashMap::new();
-    let mut files = Vec::new();
-    let mut rejected_rows = Vec::new();
-    let mut duplicates = 0u64;
-    for o in objects {
-        let key = Key::new(o.key.clone())?;
-        let body = store.get(&key).await?;
-        let (format, rows) = parse(&o.key, &body)?;
-        let mut f = OutcomesFile {
-            key: o.key.clone(),
-            etag: etag(o),
-            format,
-            rows: rows.len() as u64,
-            accepted: 0,
-            rejected: 0,
-            simulated: is_simulated(&o.key),
-        };
-        for (_, row) in rows {
-            match row {
-                Ok(ev) => {
-                    f.accepted += 1;
-                    let entry = flags.entry(customer_key(&ev.customer_id)).or_default();
-                    if *entry & ev.event.bit() != 0 {
-                        duplicates += 1;
-                    }
-                    *entry |= ev.event.bit();
-                }
-                Err(r) => {
-                    f.rejected += 1;
-                    rejected_rows.push(r);
-                }
-            }
-        }
-        tracing::info!(run_id, file = %o.key, rows = f.rows, rejected = f.rejected, "outcomes file read");
-        files.push(f);
-    }
-    store.put(&keys.ingest_rejected(), crate::parts::to_jsonl(&rejected_rows)?).await?;
-
-    // Join with the assignments, one part at a time; each output part holds that part's customers with events.
-    let mut events: BTreeMap<String, u64> = events::ALL.iter().map(|e| (e.name().to_string(), 0)).collect();
-    let mut with_events = 0u64;
     let assignment_keys = list_parts(store, &keys.assignments_prefix(), "part-", ".jsonl").await?;
     if assignment_keys.is_empty() {
         return Err(StepError::input(format!(
@@ -179,39 +172,75 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
             keys.assignments_prefix()
         )));
     }
-    let mut parts = JsonlParts::<Assignment>::new(assignment_keys);
-    let mut part = 0usize;
-    while let Some(rows) = parts.next_part(store).await? {
-        let mut csv = csv::Writer::from_writer(Vec::new());
-        let mut header = vec!["customer_id"];
-        header.extend(events::ALL.iter().map(|e| e.name()));
-        csv.write_record(&header).map_err(csv_err)?;
-        for a in rows {
-            let Some(f) = flags.get_mut(&customer_key(&a.customer_id)) else { continue };
-            if *f & KNOWN != 0 {
-                continue; // the same customer assigned twice cannot happen; never count twice regardless
-            }
-            *f |= KNOWN;
-            with_events += 1;
-            let mut rec = vec![a.customer_id.clone()];
-            for e in events::ALL {
-                let on = *f & e.bit() != 0;
-                if on {
-                    *events.entry(e.name().to_string()).or_default() += 1;
-                }
-                rec.push(if on { "1".into() } else { "0".into() });
-            }
-            csv.write_record(&rec).map_err(csv_err)?;
-        }
-        let body = csv.into_inner().map_err(|e| StepError::internal(format!("ingest outcomes CSV: {e}")))?;
-        store.put(&outcomes_part(keys, part), Bytes::from(body)).await?;
-        part += 1;
+
+    // Pass 1: outcomes → flags.
+    let capacity = expected_customers(store, keys, objects).await;
+    let mut fold = Fold::new(capacity);
+    let mut files = Vec::new();
+    for o in objects {
+        let key = Key::new(o.key.clone())?;
+        let (accepted, rejected) = (fold.accepted, fold.rejected.len());
+        let file = o.key.clone();
+        let ((format, rows), back) = windows::with_object(store, &key, o.size, move |input| {
+            let mut fold = fold;
+            let parsed = outcome_rows::parse(&file, input, &mut fold)?;
+            fold.flush();
+            Ok((parsed, fold))
+        })
+        .await?;
+        fold = back;
+        let f = OutcomesFile {
+            key: o.key.clone(),
+            etag: etag(o),
+            format: format.name().into(),
+            rows,
+            accepted: fold.accepted - accepted,
+            rejected: (fold.rejected.len() - rejected) as u64,
+            simulated: is_simulated(&o.key),
+        };
+        tracing::info!(run_id, file = %o.key, rows = f.rows, rejected = f.rejected, "outcomes file read");
+        files.push(f);
     }
-    let unknown_customers = flags.values().filter(|f| *f & KNOWN == 0).count() as u64;
-    let unknown_events: u64 = flags.values().filter(|f| *f & KNOWN == 0).map(|f| u64::from(f.count_ones())).sum();
-    let unknown_rows = if unknown_customers > 0 { unknown_rows(store, objects, &flags).await? } else { Vec::new() };
+    let Fold { flags, duplicates, rejected: rejected_rows, .. } = fold;
+    store.put(&keys.ingest_rejected(), crate::parts::to_jsonl(&rejected_rows)?).await?;
+
+    // Pass 2: the assignments, part by part on every core, joined with the shared flags.
+    let flags = Arc::new(flags);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut pending: VecDeque<(usize, JoinHandle<Result<PartOut, StepError>>)> = VecDeque::new();
+    let mut total = PartOut::default();
+    for (part, key) in assignment_keys.into_iter().enumerate() {
+        let body = store.get(&key).await?;
+        let flags = flags.clone();
+        pending.push_back((part, tokio::task::spawn_blocking(move || join_part(&key, &body, &flags))));
+        if pending.len() >= workers {
+            if let Some((part, task)) = pending.pop_front() {
+                finish_part(store, keys, part, task, &mut total).await?;
+            }
+        }
+    }
+    while let Some((part, task)) = pending.pop_front() {
+        finish_part(store, keys, part, task, &mut total).await?;
+    }
+    let mut flags = Arc::into_inner(flags)
+        .ok_or_else(|| StepError::internal("ingest: the outcome flags are still shared after the join"))?;
+    let (unknown_customers, unknown_events) = flags::unknown(&mut flags);
+
+    let unknown_rows =
+        if unknown_customers > 0 { unknown_rows(store, objects, Arc::new(flags)).await? } else { Vec::new() };
     store.put(&keys.ingest("unknown.jsonl"), crate::parts::to_jsonl(&unknown_rows)?).await?;
 
+    let identity = identity(objects);
+    let counts = IngestCounts {
+        run_id: run_id.to_string(),
+        outcomes_identity: identity,
+        cells: analyze::counts_to_cells(&total.counts),
+    };
+    store.put_json(&counts_key(keys), &counts).await?;
+
+    let events: BTreeMap<String, u64> =
+        events::ALL.iter().zip(total.events).map(|(e, n)| (e.name().to_string(), n)).collect();
+    let with_events = total.with_events;
     let simulated = files.iter().any(|f| f.simulated);
     let summary = IngestSummary {
         run_id: run_id.to_string(),
@@ -240,6 +269,7 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
         .key("summary", keys.ingest("summary.json"))
         .key("rejected", keys.ingest_rejected())
         .key("unknown", keys.ingest("unknown.jsonl"))
+        .key("counts", counts_key(keys))
         .count("files", summary.files.len() as u64)
         .count("rejected", summary.rejected)
         .count("duplicates", duplicates)
@@ -250,40 +280,139 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
         .count("simulated", simulated))
 }
 
-pub fn outcomes_part(keys: &RunKeys, part: usize) -> Key {
-    keys.ingest(&format!("outcomes-{part:05}.csv"))
+/// Entries the flags map will hold, to size it once: at most one per outcomes row (≥ 19 bytes a row, 32 is
+/// typical), and never more than the run's customers when the segment step recorded them. Only a hint: an
+/// unreadable `segments.json` leaves the bound by size.
+async fn expected_customers(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> usize {
+    #[derive(serde::Deserialize)]
+    struct Customers {
+        customers: u64,
+    }
+    let by_size = objects.iter().map(|o| o.size / 32).sum::<u64>();
+    let customers = store.get_json_opt::<Customers>(&keys.segments()).await.ok().flatten().map(|c| c.customers);
+    let n = customers.map_or(by_size, |c| c.min(by_size)).min(1 << 28);
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-/// Second pass, only when some customers are unknown: their rows, with file and line, for the analyst.
+async fn finish_part(
+    store: &dyn Store,
+    keys: &RunKeys,
+    part: usize,
+    task: JoinHandle<Result<PartOut, StepError>>,
+    total: &mut PartOut,
+) -> Result<(), StepError> {
+    let out = task.await.map_err(|e| StepError::internal(format!("ingest: assignment part {part} failed: {e}")))??;
+    store.put(&outcomes_part(keys, part), Bytes::from(out.csv)).await?;
+    total.with_events += out.with_events;
+    for (t, n) in total.events.iter_mut().zip(out.events) {
+        *t += n;
+    }
+    analyze::merge_counts(&mut total.counts, out.counts);
+    Ok(())
+}
+
+/// One assignment part joined with the flags: its outcomes CSV part, its cells and its event totals. Marks
+/// each customer it finds [`KNOWN`]; finding one already marked means the assignments hold a customer twice.
+fn join_part(key: &Key, body: &[u8], flags: &FlagMap) -> Result<PartOut, StepError> {
+    let mut out = PartOut::default();
+    let mut csv = csv::Writer::from_writer(Vec::with_capacity(body.len() / 3));
+    let mut header = vec!["customer_id"];
+    header.extend(events::ALL.iter().map(|e| e.name()));
+    csv.write_record(&header).map_err(csv_err)?;
+    let mut cells = Cells::default();
+    let (events, with_events) = (&mut out.events, &mut out.with_events);
+    assignment_ref::for_each(key, body, |a| {
+        let cell = cells.get(&a.segment, &a.arm);
+        cell.n += 1;
+        let Some(f) = flags.get(&FlagKey::of(&a.customer_id)) else { return Ok(()) };
+        let f = f.fetch_or(KNOWN, Ordering::Relaxed);
+        if f & KNOWN != 0 {
+            return Err(StepError::internal(format!(
+                "{key}: a customer with outcomes is assigned twice (in this part or another); re-run the assign step"
+            )));
+        }
+        *with_events += 1;
+        cell.delivered += u64::from(has(f, Event::Delivered));
+        for (i, (_, e)) in METRICS.iter().enumerate() {
+            cell.successes[i] += u64::from(has(f, *e));
+        }
+        let mut rec: [&[u8]; 7] = [a.customer_id.as_bytes(), b"0", b"0", b"0", b"0", b"0", b"0"];
+        for (i, e) in events::ALL.iter().enumerate() {
+            if has(f, *e) {
+                events[i] += 1;
+                rec[i + 1] = b"1";
+            }
+        }
+        csv.write_record(rec).map_err(csv_err)
+    })?;
+    out.counts = cells.into_counts();
+    out.csv = csv.into_inner().map_err(|e| StepError::internal(format!("ingest outcomes CSV: {e}")))?;
+    Ok(out)
+}
+
+/// The (segment, arm) cells of one part. A few dozen cells per run, looked up a million times: a linear
+/// search over short strings beats a map here, and a row allocates nothing once its cell exists.
+#[derive(Default)]
+struct Cells(Vec<(String, Vec<(String, Cell)>)>);
+
+impl Cells {
+    fn get(&mut self, segment: &str, arm: &str) -> &mut Cell {
+        let s = match self.0.iter().position(|(s, _)| s == segment) {
+            Some(i) => i,
+            None => {
+                self.0.push((segment.to_string(), Vec::new()));
+                self.0.len() - 1
+            }
+        };
+        let arms = &mut self.0[s].1;
+        let a = match arms.iter().position(|(a, _)| a == arm) {
+            Some(i) => i,
+            None => {
+                arms.push((arm.to_string(), Cell::default()));
+                arms.len() - 1
+            }
+        };
+        &mut arms[a].1
+    }
+
+    fn into_counts(self) -> Counts {
+        self.0.into_iter().map(|(s, arms)| (s, arms.into_iter().collect())).collect()
+    }
+}
+
 async fn unknown_rows(
     store: &dyn Store,
     objects: &[ObjectMeta],
-    flags: &HashMap<CustomerKey, u8>,
+    flags: Arc<FlagMap>,
 ) -> Result<Vec<Rejected>, StepError> {
     let mut out = Vec::new();
     for o in objects {
-        let body = store.get(&Key::new(o.key.clone())?).await?;
-        for (line, row) in parse(&o.key, &body)?.1 {
-            let Ok(ev) = row else { continue };
-            if flags.get(&customer_key(&ev.customer_id)).is_some_and(|f| f & KNOWN == 0) {
-                out.push(Rejected {
-                    file: o.key.clone(),
-                    line,
-                    field: "customer_id".into(),
-                    reason: "customer not assigned in this run".into(),
-                    raw: format!("{},{},{}", ev.customer_id, ev.event.name(), ev.timestamp.to_rfc3339()),
-                });
-            }
-        }
+        let key = Key::new(o.key.clone())?;
+        let sink = UnknownRows { file: o.key.clone(), flags: flags.clone(), out: Vec::new() };
+        let rows = windows::with_object(store, &key, o.size, move |input| {
+            let mut sink = sink;
+            let file = sink.file.clone();
+            outcome_rows::parse(&file, input, &mut sink)?;
+            Ok(sink.out)
+        })
+        .await?;
+        out.extend(rows);
     }
     Ok(out)
 }
 
+fn csv_err(e: csv::Error) -> StepError {
+    StepError::internal(format!("ingest outcomes CSV: {e}"))
+}
+
 /// The flags of one part's customers with events (`ingest/outcomes-NNNNN.csv`).
-pub async fn read_outcomes_part(store: &dyn Store, key: &Key) -> Result<HashMap<String, u8>, StepError> {
-    let Some(body) = store.get_opt(key).await? else { return Ok(HashMap::new()) };
+pub async fn read_outcomes_part(
+    store: &dyn Store,
+    key: &Key,
+) -> Result<std::collections::HashMap<String, u8>, StepError> {
+    let Some(body) = store.get_opt(key).await? else { return Ok(Default::default()) };
     let mut rdr = csv::Reader::from_reader(body.as_ref());
-    let mut out = HashMap::new();
+    let mut out = std::collections::HashMap::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| StepError::internal(format!("{key}: {e}")))?;
         let mut f = 0u8;
@@ -299,11 +428,6 @@ pub async fn read_outcomes_part(store: &dyn Store, key: &Key) -> Result<HashMap<
     Ok(out)
 }
 
-fn csv_err(e: csv::Error) -> StepError {
-    StepError::internal(format!("ingest outcomes CSV: {e}"))
-}
-
-/// Events of one type, for callers outside this module.
-pub fn has(flags: u8, e: Event) -> bool {
-    flags & e.bit() != 0
-}
+#[cfg(test)]
+#[path = "ingest_tests.rs"]
+mod tests;

@@ -5,16 +5,20 @@
 
 pub mod analyze;
 pub mod assign;
+pub mod assignment_ref;
 pub mod events;
+pub mod flags;
 pub mod hashing;
 pub mod ingest;
 pub mod member;
+pub mod outcome_rows;
 pub mod parts;
 pub mod plan;
 pub mod render;
 pub mod send;
 pub mod simulate;
 pub mod table;
+pub mod windows;
 
 use cpo_common::run;
 use cpo_common::step::run_once;

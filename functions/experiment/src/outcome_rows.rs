@@ -1,0 +1,383 @@
+//! Parsing outcomes files (CSV or JSON lines) row by row into a [`RowSink`], borrowing each row's text: no
+//! allocation for a valid row, and the rejected row's `raw` text is built only for rejected rows.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::BufRead;
+
+use cpo_common::model::segment::Rejected;
+use cpo_common::StepError;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::events::{self, EventRow};
+
+/// Receives every row of an outcomes file, in file order.
+pub trait RowSink {
+    fn valid(&mut self, line: u64, row: EventRow<'_>);
+    fn rejected(&mut self, row: Rejected);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    /// By extension; otherwise JSON lines when the first non-blank byte of `head` (the start of the object)
+    /// opens an object.
+    pub fn of(file: &str, head: &[u8]) -> Format {
+        let lower = file.to_ascii_lowercase();
+        if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
+            Format::Jsonl
+        } else if lower.ends_with(".csv") {
+            Format::Csv
+        } else if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            Format::Jsonl
+        } else {
+            Format::Csv
+        }
+    }
+}
+
+/// Parse one outcomes object; returns its number of rows (valid and rejected). Fails only when the file as a
+/// whole is unusable (a CSV header without the required columns) or cannot be read.
+pub fn parse<R: BufRead>(file: &str, mut input: R, sink: &mut impl RowSink) -> Result<(Format, u64), StepError> {
+    let head = input.fill_buf().map_err(|e| read_err(file, e))?;
+    let format = Format::of(file, head);
+    let rows = match format {
+        Format::Csv => parse_csv(file, input, sink)?,
+        Format::Jsonl => parse_jsonl(file, input, sink)?,
+    };
+    Ok((format, rows))
+}
+
+fn read_err(file: &str, e: impl fmt::Display) -> StepError {
+    StepError::internal(format!("{file}: reading failed: {e}"))
+}
+
+fn reject(file: &str, line: u64, field: &str, reason: String, raw: String) -> Rejected {
+    Rejected { file: file.to_string(), line, field: field.to_string(), reason, raw }
+}
+
+fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink) -> Result<u64, StepError> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 16).from_reader(input);
+    let headers = match rdr.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(read_err(file, e)),
+        Err(e) => return Err(StepError::input(format!("{file}: line 1: unreadable CSV header: {e}"))),
+    };
+    let mut names = Vec::with_capacity(headers.len());
+    for (i, h) in headers.iter().enumerate() {
+        let h = std::str::from_utf8(h).map_err(|e| {
+            StepError::input(format!("{file}: line 1: unreadable CSV header: column {} is not UTF-8: {e}", i + 1))
+        })?;
+        names.push(h.trim().trim_start_matches('\u{feff}').to_string());
+    }
+    let col = |name: &str| names.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(ci), Some(ei), Some(ti)) = (col("customer_id"), col("event"), col("timestamp")) else {
+        return Err(StepError::input(format!(
+            "{file}: line 1: the header must name the columns customer_id, event and timestamp (found: {})",
+            names.join(", ")
+        )));
+    };
+    let column = |i: usize| names.get(i).map(String::as_str).filter(|n| !n.is_empty()).unwrap_or("row");
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    loop {
+        let before = rdr.position().line();
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                rows += 1;
+                let line = record.position().map(|p| p.line()).unwrap_or(before);
+                let mut fields: [Option<&str>; 3] = [None; 3];
+                let mut not_utf8 = None;
+                for (i, f) in record.iter().enumerate() {
+                    match std::str::from_utf8(f) {
+                        Ok(s) if i == ci => fields[0] = Some(s),
+                        Ok(s) if i == ei => fields[1] = Some(s),
+                        Ok(s) if i == ti => fields[2] = Some(s),
+                        Ok(_) => {}
+                        Err(e) => {
+                            not_utf8 = Some((i, e));
+                            break;
+                        }
+                    }
+                }
+                if let Some((i, e)) = not_utf8 {
+                    let raw = record.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect::<Vec<_>>();
+                    sink.rejected(reject(file, line, column(i), format!("not valid UTF-8: {e}"), raw.join(",")));
+                    continue;
+                }
+                match events::validate(fields[0], fields[1], fields[2]) {
+                    Ok(row) => sink.valid(line, row),
+                    Err((field, reason)) => {
+                        let raw = record.iter().map(|f| String::from_utf8_lossy(f).trim().to_string());
+                        sink.rejected(reject(file, line, field, reason, raw.collect::<Vec<_>>().join(",")));
+                    }
+                }
+            }
+            // Byte records with flexible lengths fail only when the input cannot be read.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(read_err(file, e)),
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(before);
+                rows += 1;
+                sink.rejected(reject(file, line, "row", format!("unreadable CSV: {e}"), String::new()));
+                break;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn parse_jsonl<R: BufRead>(file: &str, mut input: R, sink: &mut impl RowSink) -> Result<u64, StepError> {
+    let mut buf = Vec::with_capacity(256);
+    let mut n = 0u64;
+    let mut rows = 0u64;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf).map_err(|e| read_err(file, e))? == 0 {
+            break;
+        }
+        n += 1;
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        rows += 1;
+        let raw = || String::from_utf8_lossy(line).trim_end().chars().take(2000).collect::<String>();
+        match serde_json::from_slice::<JsonRow<'_>>(line) {
+            Ok(r) => match events::validate(r.customer_id.as_deref(), r.event.as_deref(), r.timestamp.as_deref()) {
+                Ok(row) => sink.valid(n, row),
+                Err((field, reason)) => sink.rejected(reject(file, n, field, reason, raw())),
+            },
+            Err(e) => sink.rejected(reject(file, n, "row", format!("not a JSON object: {e}"), raw())),
+        }
+    }
+    Ok(rows)
+}
+
+/// The three fields of a JSON-lines row; other members are skipped unparsed. A field that is a string or a
+/// number is its text; any other value counts as missing (and is rejected by validation).
+#[derive(Default)]
+struct JsonRow<'a> {
+    customer_id: Option<Cow<'a, str>>,
+    event: Option<Cow<'a, str>>,
+    timestamp: Option<Cow<'a, str>>,
+}
+
+impl<'de> de::Deserialize<'de> for JsonRow<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RowVisitor;
+        impl<'de> Visitor<'de> for RowVisitor {
+            type Value = JsonRow<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object with customer_id, event and timestamp")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut row = JsonRow::default();
+                while let Some(name) = map.next_key::<Name>()? {
+                    match name {
+                        Name::CustomerId => row.customer_id = map.next_value::<Text<'de>>()?.0,
+                        Name::Event => row.event = map.next_value::<Text<'de>>()?.0,
+                        Name::Timestamp => row.timestamp = map.next_value::<Text<'de>>()?.0,
+                        Name::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(row)
+            }
+        }
+        d.deserialize_map(RowVisitor)
+    }
+}
+
+enum Name {
+    CustomerId,
+    Event,
+    Timestamp,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Name, E> {
+                Ok(match s {
+                    "customer_id" => Name::CustomerId,
+                    "event" => Name::Event,
+                    "timestamp" => Name::Timestamp,
+                    _ => Name::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(NameVisitor)
+    }
+}
+
+/// A member's value as text: borrowed strings where the JSON has no escapes, numbers as serde_json prints them.
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(s.to_string()))))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(s))))
+            }
+            fn visit_u64<E: de::Error>(self, x: u64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(serde_json::Number::from(x).to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, x: i64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(serde_json::Number::from(x).to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, x: f64) -> Result<Self::Value, E> {
+                Ok(Text(serde_json::Number::from_f64(x).map(|n| Cow::Owned(n.to_string()))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+/// One row as [`Collect`] keeps it: valid (customer id, event) or rejected.
+pub type Collected = Result<(String, events::Event), Rejected>;
+
+/// A sink collecting everything, for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub rows: Vec<(u64, Collected)>,
+}
+
+impl RowSink for Collect {
+    fn valid(&mut self, line: u64, row: EventRow<'_>) {
+        self.rows.push((line, Ok((row.customer_id.to_string(), row.event))));
+    }
+    fn rejected(&mut self, row: Rejected) {
+        self.rows.push((row.line, Err(row)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Event;
+
+    /// Rows as (line, valid (customer id, event) or rejected (field, raw)).
+    type Row = (u64, Result<(String, Event), (String, String)>);
+
+    fn collect(file: &str, body: &str) -> (Format, Vec<Row>) {
+        let mut sink = Collect::default();
+        let (format, rows) = parse(file, body.as_bytes(), &mut sink).unwrap();
+        assert_eq!(rows as usize, sink.rows.len());
+        let rows = sink.rows.into_iter().map(|(l, r)| (l, r.map_err(|r| (r.field, r.raw)))).collect();
+        (format, rows)
+    }
+
+    #[test]
+    fn csv_rows_borrow_trim_and_reject_with_line_field_and_raw() {
+        let body = "\u{feff} Customer_ID ,Event,timestamp,extra\n\
+                    C1,open,2026-11-25T10:00:00Z,x\n\
+                    \"C,2\", CLICK ,2026-11-25 10:00,\n\
+                    C3,opened,2026-11-25,y\n\
+                    C4,open\n\
+                    \"C5\nwith newline\",open,2026-11-25\n\
+                    C6,open,2026-11-25T10:00:00Z,\u{e9}\n";
+        let (format, rows) = collect("x/esp.csv", body);
+        assert_eq!(format, Format::Csv);
+        assert_eq!(
+            rows,
+            vec![
+                (2, Ok(("C1".into(), Event::Open))),
+                (3, Ok(("C,2".into(), Event::Click))),
+                (4, Err(("event".into(), "C3,opened,2026-11-25,y".into()))),
+                (5, Err(("timestamp".into(), "C4,open".into()))),
+                (6, Err(("customer_id".into(), "C5\nwith newline,open,2026-11-25".into()))),
+                (8, Ok(("C6".into(), Event::Open))),
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_invalid_utf8_names_the_column() {
+        let mut body = b"customer_id,event,timestamp\nC1,open,2026-11-25\n".to_vec();
+        body.extend_from_slice(b"C\xff2,open,2026-11-25\nC3,open,2026-11-25\n");
+        let mut sink = Collect::default();
+        parse("o.csv", body.as_slice(), &mut sink).unwrap();
+        let fields: Vec<_> = sink.rows.iter().map(|(l, r)| (*l, r.as_ref().err().map(|r| r.field.clone()))).collect();
+        assert_eq!(fields, vec![(2, None), (3, Some("customer_id".into())), (4, None)]);
+    }
+
+    #[test]
+    fn csv_header_must_name_the_columns() {
+        let e = parse("d/bad.csv", "id,what\n1,2\n".as_bytes(), &mut Collect::default()).unwrap_err();
+        assert!(e.message.contains("bad.csv") && e.message.contains("line 1") && e.message.contains("customer_id"));
+        assert!(parse("d/empty.csv", "".as_bytes(), &mut Collect::default()).is_err());
+    }
+
+    #[test]
+    fn jsonl_rows_numbers_escapes_and_rejections() {
+        let body = "{\"customer_id\":\"C\\u0031\",\"event\":\"open\",\"timestamp\":\"2026-11-25\",\"x\":[1,{}]}\n\
+                    \n\
+                    {\"customer_id\":42,\"event\":\"click\",\"timestamp\":\"2026-11-25T10:00:00Z\"}\n\
+                    {\"customer_id\":true,\"event\":\"click\",\"timestamp\":\"2026-11-25\"}\n\
+                    [\"C1\",\"open\",\"2026-11-25\"]\n\
+                    not json   \n\
+                    {\"customer_id\":\"C9\",\"event\":\"convert\",\"timestamp\":\"2026-11-25\"}";
+        let (format, rows) = collect("o/more.jsonl", body);
+        assert_eq!(format, Format::Jsonl);
+        assert_eq!(rows[0], (1, Ok(("C1".into(), Event::Open))));
+        assert_eq!(rows[1], (3, Ok(("42".into(), Event::Click))));
+        assert_eq!(rows[2].0, 4);
+        assert_eq!(rows[2].1.as_ref().unwrap_err().0, "customer_id");
+        assert_eq!(rows[3].1.as_ref().unwrap_err().0, "row");
+        assert_eq!(rows[4], (6, Err(("row".into(), "not json".into()))));
+        assert_eq!(rows[5], (7, Ok(("C9".into(), Event::Convert))));
+        assert_eq!(rows.len(), 6);
+    }
+
+    #[test]
+    fn format_by_extension_then_content() {
+        assert_eq!(Format::of("a.NDJSON", b"x"), Format::Jsonl);
+        assert_eq!(Format::of("a.csv", b"{"), Format::Csv);
+        assert_eq!(Format::of("a.txt", b"  \n{\"a\":1}"), Format::Jsonl);
+        assert_eq!(Format::of("a.txt", b"customer_id"), Format::Csv);
+    }
+}
