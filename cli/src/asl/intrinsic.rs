@@ -6,6 +6,7 @@ use base64::Engine as _;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Number, Value};
 
+use super::cursor::Cursor;
 use super::errors::{self, Failure};
 use super::path::{Context, Path};
 
@@ -92,7 +93,7 @@ pub fn looks_like_call(text: &str) -> bool {
 impl Call {
     /// Parse a whole field value such as `States.Format('{}', $.a)`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut p = Parser { chars: text.chars().collect(), pos: 0, text };
+        let mut p = Parser(Cursor::new("intrinsic", text, text));
         p.ws();
         let call = p.call(1)?;
         p.ws();
@@ -382,21 +383,23 @@ fn format_pieces(s: &str) -> Vec<Piece> {
     pieces
 }
 
-struct Parser<'t> {
-    chars: Vec<char>,
-    pos: usize,
-    text: &'t str,
+/// The shared [`Cursor`] plus this grammar's rules.
+struct Parser<'t>(Cursor<'t>);
+
+impl<'t> std::ops::Deref for Parser<'t> {
+    type Target = Cursor<'t>;
+    fn deref(&self) -> &Cursor<'t> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Parser<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Parser<'_> {
-    fn err(&self, what: &str) -> String {
-        format!("intrinsic {:?}: {what} at character {}", self.text, self.pos + 1)
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
-    }
-
     fn ws(&mut self) {
         while self.peek().is_some_and(char::is_whitespace) {
             self.pos += 1;

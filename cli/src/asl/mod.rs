@@ -11,6 +11,7 @@
 //! Catchers, [`errors`] error names and matching, [`exec`] the interpreter.
 
 mod choice;
+mod cursor;
 mod definition;
 pub mod errors;
 mod exec;

@@ -6,6 +6,8 @@
 
 use serde_json::{Map, Value};
 
+use super::cursor::Cursor;
+
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq)]
 enum Seg {
@@ -40,7 +42,7 @@ impl Path {
         } else {
             return Err(format!("path {text:?} must start with '$'"));
         };
-        let segs = Parser { chars: rest.chars().collect(), pos: 0, text }.segments()?;
+        let segs = Parser(Cursor::new("path", text, rest)).segments()?;
         Ok(Self { text: text.to_string(), context, segs })
     }
 
@@ -238,21 +240,23 @@ fn apply<'a>(node: &'a Value, seg: &Seg, out: &mut Vec<&'a Value>) {
     }
 }
 
-struct Parser<'t> {
-    chars: Vec<char>,
-    pos: usize,
-    text: &'t str,
+/// The shared [`Cursor`] plus this grammar's rules.
+struct Parser<'t>(Cursor<'t>);
+
+impl<'t> std::ops::Deref for Parser<'t> {
+    type Target = Cursor<'t>;
+    fn deref(&self) -> &Cursor<'t> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Parser<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Parser<'_> {
-    fn err(&self, what: &str) -> String {
-        format!("path {:?}: {what} at character {}", self.text, self.pos + 1)
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
-    }
-
     fn segments(mut self) -> Result<Vec<Seg>, String> {
         let mut segs = Vec::new();
         while let Some(c) = self.peek() {
