@@ -93,7 +93,7 @@ pub fn looks_like_call(text: &str) -> bool {
 impl Call {
     /// Parse a whole field value such as `States.Format('{}', $.a)`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut p = Parser(Cursor::new("intrinsic", text, text));
+        let mut p = Parser::new("intrinsic", text, text);
         p.ws();
         let call = p.call(1)?;
         p.ws();
@@ -383,21 +383,8 @@ fn format_pieces(s: &str) -> Vec<Piece> {
     pieces
 }
 
-/// The shared [`Cursor`] plus this grammar's rules.
-struct Parser<'t>(Cursor<'t>);
-
-impl<'t> std::ops::Deref for Parser<'t> {
-    type Target = Cursor<'t>;
-    fn deref(&self) -> &Cursor<'t> {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Parser<'_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+/// This grammar's rules, as methods of the shared [`Cursor`] (private to this module).
+type Parser<'t> = Cursor<'t>;
 
 impl Parser<'_> {
     fn ws(&mut self) {

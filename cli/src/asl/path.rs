@@ -42,7 +42,7 @@ impl Path {
         } else {
             return Err(format!("path {text:?} must start with '$'"));
         };
-        let segs = Parser(Cursor::new("path", text, rest)).segments()?;
+        let segs = Parser::new("path", text, rest).segments()?;
         Ok(Self { text: text.to_string(), context, segs })
     }
 
@@ -240,21 +240,8 @@ fn apply<'a>(node: &'a Value, seg: &Seg, out: &mut Vec<&'a Value>) {
     }
 }
 
-/// The shared [`Cursor`] plus this grammar's rules.
-struct Parser<'t>(Cursor<'t>);
-
-impl<'t> std::ops::Deref for Parser<'t> {
-    type Target = Cursor<'t>;
-    fn deref(&self) -> &Cursor<'t> {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Parser<'_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+/// This grammar's rules, as methods of the shared [`Cursor`] (private to this module).
+type Parser<'t> = Cursor<'t>;
 
 impl Parser<'_> {
     fn segments(mut self) -> Result<Vec<Seg>, String> {
