@@ -159,7 +159,9 @@ async fn put_input(store: &DynStore, campaign: &str, input: &Path) -> anyhow::Re
     let key = keys::incoming_prefix(campaign)?.join(&name)?;
     // Size first: a re-run of a multi-GiB file costs a HEAD, and two streamed hashes only when sizes agree.
     let same = match store.head(&key).await? {
-        Some(existing) if existing.size == size => stored_sha256(store, &key).await? == file_sha256(input).await?,
+        Some(existing) if existing.size == size => {
+            sha256_of(store.get_stream(&key).await?).await? == sha256_of(file_stream(input).await?).await?
+        }
         _ => false,
     };
     if !same {
@@ -171,17 +173,8 @@ async fn put_input(store: &DynStore, campaign: &str, input: &Path) -> anyhow::Re
 /// Chunks the uploads and hashes read: 1 MiB keeps memory flat whatever the file size.
 const CHUNK: usize = 1 << 20;
 
-async fn file_sha256(path: &Path) -> anyhow::Result<[u8; 32]> {
-    let mut chunks = file_stream(path).await?;
-    let mut h = Sha256::new();
-    while let Some(chunk) = chunks.next().await {
-        h.update(chunk?);
-    }
-    Ok(h.finalize().into())
-}
-
-async fn stored_sha256(store: &DynStore, key: &Key) -> anyhow::Result<[u8; 32]> {
-    let mut chunks = store.get_stream(key).await?;
+/// SHA-256 of a stream of chunks: the local file and the stored copy are compared without holding either.
+async fn sha256_of(mut chunks: ByteStream) -> anyhow::Result<[u8; 32]> {
     let mut h = Sha256::new();
     while let Some(chunk) = chunks.next().await {
         h.update(chunk?);
