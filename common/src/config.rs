@@ -59,6 +59,18 @@ pub struct ControlMessage {
     pub cta: String,
 }
 
+impl ControlMessage {
+    /// The control as the message customers receive (what safety screens and verdicts bind to).
+    pub fn message(&self) -> crate::model::variant::Message {
+        crate::model::variant::Message {
+            subject: self.subject.clone(),
+            preheader: self.preheader.clone(),
+            body: self.body.clone(),
+            cta: self.cta.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Generation {

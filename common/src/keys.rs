@@ -208,10 +208,23 @@ impl RunKeys {
     pub fn manifest(&self) -> Key {
         self.at("manifest.json")
     }
-    /// The run's audit object: `audit/safety/<yyyy>/<mm>/<dd>/<run_id>.jsonl`.
-    pub fn audit(&self, date: NaiveDate) -> Key {
-        k(format!("audit/safety/{}/{}.jsonl", date.format("%Y/%m/%d"), self.run_id))
-    }
+}
+
+/// The safety audit chain: one append-only object per safety step run, `audit/safety/chain/<seq>.jsonl`
+/// (12-digit zero-padded, so key order is chain order). An object is created only when absent, which is
+/// how concurrent runs take turns without forking the chain.
+pub fn audit_chain(seq: u64) -> Key {
+    k(format!("audit/safety/chain/{seq:012}.jsonl"))
+}
+
+pub fn audit_chain_prefix() -> Key {
+    k("audit/safety/chain/".to_string())
+}
+
+/// The position of a chain object from its key (`None` for any other key).
+pub fn audit_chain_seq(key: &str) -> Option<u64> {
+    let name = key.strip_prefix("audit/safety/chain/")?.strip_suffix(".jsonl")?;
+    (name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok()).flatten()
 }
 
 pub fn audit_prefix() -> Key {

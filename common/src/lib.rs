@@ -5,6 +5,7 @@
 //! the campaign configuration, the documents steps exchange through the store, and the bundled defaults.
 
 pub mod bundled;
+pub mod canonical;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -1,5 +1,6 @@
-//! `cpo audit verify RUN`: checks a run's hash-chained safety audit trail for edits, removals, reordering
-//! and truncation (against the count and last hash the safety step recorded).
+//! `cpo audit verify [RUN]`: checks the store's hash-chained safety audit trail for edits, removals,
+//! reordering, truncation and forks across runs and days; with a run, also that run's trail against what its
+//! safety step recorded and published (`steps/safety.json`, `safety.json`).
 
 use std::process::ExitCode;
 
@@ -13,14 +14,14 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Verify a run's audit trail; exit 0 when intact, 1 when anything is wrong.
+    /// Verify the audit chain (and a run's trail when RUN is given); exit 0 when intact, 1 when anything is wrong.
     Verify(VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The run_id.
-    pub run: String,
+    /// A run_id whose trail to check as well as the chain.
+    pub run: Option<String>,
     /// Store URL (file://DIR, mem://, s3://bucket/prefix, az://container/prefix).
     #[arg(long, default_value = "file://./cpo-data")]
     pub store: String,
@@ -37,24 +38,46 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let store = cpo_common::store::open(&a.store).with_context(|| format!("opening store {}", a.store))?;
-    let report = cpo_safety::audit::verify(store.as_ref(), &a.run).await?;
+    let chain = cpo_safety::audit::verify_chain(store.as_ref()).await?;
+    let run = match &a.run {
+        Some(run_id) => Some(cpo_safety::audit::verify(store.as_ref(), run_id).await?),
+        None => None,
+    };
+    let ok = chain.ok() && run.as_ref().is_none_or(|r| r.ok());
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if report.ok() {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "chain": chain, "run": run}))?);
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    if chain.ok() {
         println!(
-            "audit trail of {} intact: {} record(s), last hash {} ({})",
-            report.run_id,
-            report.records,
-            report.last_hash.as_deref().unwrap_or("-"),
-            report.key
+            "audit chain intact: {} object(s), {} record(s), head {}",
+            chain.objects,
+            chain.records,
+            chain.head.as_deref().unwrap_or("-")
         );
     } else {
-        eprintln!("audit trail of {} FAILED verification ({}):", report.run_id, report.key);
-        for p in &report.problems {
+        eprintln!("audit chain FAILED verification:");
+        for p in &chain.problems {
             eprintln!("  {p}");
         }
     }
-    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    if let Some(report) = &run {
+        if report.ok() {
+            println!(
+                "audit trail of {} intact: {} record(s), last hash {} ({})",
+                report.run_id,
+                report.records,
+                report.last_hash.as_deref().unwrap_or("-"),
+                report.key
+            );
+        } else {
+            eprintln!("audit trail of {} FAILED verification ({}):", report.run_id, report.key);
+            for p in &report.problems {
+                eprintln!("  {p}");
+            }
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[cfg(test)]
@@ -76,7 +99,7 @@ mod tests {
         let run_id = run::prepare(store.as_ref(), &key, &StartOptions::default()).await.unwrap().run_id;
         let input = StepInput { run_id: run_id.clone(), ..Default::default() };
         cpo_safety::handle(input, &Ctx::new(store.clone())).await.unwrap();
-        let args = |json| VerifyArgs { run: run_id.clone(), store: url.clone(), json };
+        let args = |json| VerifyArgs { run: Some(run_id.clone()), store: url.clone(), json };
         assert_eq!(verify(args(false)).await.unwrap(), ExitCode::SUCCESS);
 
         let doc: SafetyDoc = store.get_json(&RunKeys::new(&run_id).unwrap().safety()).await.unwrap();
@@ -84,6 +107,6 @@ mod tests {
         let text = String::from_utf8(store.get(&audit).await.unwrap().to_vec()).unwrap();
         store.put(&audit, bytes::Bytes::from(text.replace("\"approved\"", "\"blocked\""))).await.unwrap();
         assert_eq!(verify(args(true)).await.unwrap(), ExitCode::from(1));
-        assert!(verify(VerifyArgs { run: "no-such-run".into(), store: url.clone(), json: false }).await.is_err());
+        assert!(verify(VerifyArgs { run: Some("no-such-run".into()), store: url.clone(), json: false }).await.is_err());
     }
 }

@@ -69,6 +69,18 @@ pub struct Template {
     pub cta: String,
 }
 
+impl Template {
+    /// The message fields (what safety's verdict for `variant_id` must cover byte for byte).
+    pub fn message(&self) -> crate::model::variant::Message {
+        crate::model::variant::Message {
+            subject: self.subject.clone(),
+            preheader: self.preheader.clone(),
+            body: self.body.clone(),
+            cta: self.cta.clone(),
+        }
+    }
+}
+
 /// One fully rendered message (`cpo render`, `send/rendered-*.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedMessage {

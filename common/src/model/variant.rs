@@ -18,6 +18,15 @@ pub struct Message {
     pub cta: String,
 }
 
+impl Message {
+    /// SHA-256 of the canonical JSON of every field a customer sees. Safety records it in each verdict, and
+    /// nothing ships or is shown as approved unless the text's current hash equals an approved verdict's
+    /// (docs/architecture.md, "Integrity"). A field added to [`Message`] is covered automatically.
+    pub fn content_sha256(&self) -> String {
+        crate::canonical::sha256_of(self)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VariantStatus {

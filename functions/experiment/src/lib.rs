@@ -20,26 +20,54 @@ pub mod simulate;
 pub mod table;
 pub mod windows;
 
+use cpo_common::keys::RunKeys;
+use cpo_common::model::safety::SafetyDoc;
+use cpo_common::model::variant::VariantsDoc;
 use cpo_common::run;
-use cpo_common::step::run_once;
-use cpo_common::{Ctx, StepError, StepInput, StepOutput};
+use cpo_common::step::{run_once_reading, Reads};
+use cpo_common::store::StoreExt;
+use cpo_common::{Ctx, StepError, StepInput, StepOutput, Store};
 
 pub use table::table;
+
+/// What the plan is made of, as content hashes: the verdicts (id, decision, text hash), every variant's id,
+/// status and exact text, and the segments. A re-screened or re-generated run is assigned and analysed again;
+/// usage counters and other volatile fields are not inputs.
+async fn plan_reads(store: &dyn Store, keys: &RunKeys) -> Result<Reads, StepError> {
+    let mut reads = Reads::new();
+    reads.json::<SafetyDoc, _>(store, &keys.safety(), SafetyDoc::verdicts_sha256).await?;
+    reads.object(store, &keys.segments()).await?;
+    let mut variants = Vec::new();
+    for key in parts::list_parts(store, &keys.variants_prefix(), "", ".json").await? {
+        let doc: VariantsDoc = store.get_json(&key).await?;
+        for v in doc.variants {
+            variants.push((v.variant_id.clone(), v.status, v.message.content_sha256()));
+        }
+    }
+    reads.value(keys.variants_prefix().as_str(), &variants);
+    Ok(reads)
+}
 
 /// The step handler, called by the Lambda `main` and by the local state-machine runner.
 pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
     let action = input.action_or("assign").to_string();
+    let store = ctx.store.as_ref();
+    let keys = input.keys()?;
     match action.as_str() {
         "assign" => {
-            run_once(ctx, &input, "assign", "", || async {
-                let run = run::load(ctx.store.as_ref(), &input.run_id).await?;
+            let mut reads = plan_reads(store, &keys).await?;
+            reads.listing(store, &keys.members_prefix()).await?;
+            run_once_reading(ctx, &input, "assign", "", reads, || async {
+                let run = run::load(store, &input.run_id).await?;
                 assign::run(ctx, &run).await
             })
             .await
         }
         "simulate" => {
-            run_once(ctx, &input, "simulate", "", || async {
-                let run = run::load(ctx.store.as_ref(), &input.run_id).await?;
+            let mut reads = Reads::new();
+            reads.listing(store, &keys.assignments_prefix()).await?;
+            run_once_reading(ctx, &input, "simulate", "", reads, || async {
+                let run = run::load(store, &input.run_id).await?;
                 simulate::run(ctx, &run, input.seed.unwrap_or(run.seed)).await
             })
             .await
@@ -47,12 +75,12 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
         "ingest" | "analyze" => {
             // Idempotent on the set of outcomes objects: the object that started this analysis only says
             // *that* something changed; every analysis covers all of them.
-            let keys = input.keys()?;
-            let objects = ingest::outcome_objects(ctx.store.as_ref(), &keys).await?;
+            let objects = ingest::outcome_objects(store, &keys).await?;
             let identity = ingest::identity(&objects);
             let normalised = StepInput { outcomes_key: None, ..input.clone() };
-            run_once(ctx, &normalised, &action, &identity, || async {
-                let store = ctx.store.as_ref();
+            let mut reads = plan_reads(store, &keys).await?;
+            reads.listing(store, &keys.assignments_prefix()).await?;
+            run_once_reading(ctx, &normalised, &action, &identity, reads, || async {
                 if action == "ingest" {
                     ingest::run(store, &keys, &objects).await
                 } else {

@@ -75,7 +75,9 @@ impl Plan {
         slots.last().map(|s| (s.arm.as_str(), s.variant_id.as_str())).unwrap_or((CONTROL, CONTROL))
     }
 
-    /// Build from the run's config, `segments.json`, `variants/*.json` and `safety.json`.
+    /// Build from the run's config, `segments.json`, `variants/*.json` and `safety.json`. A message ships only
+    /// when `safety.json` approved its exact bytes; a shipped message whose text differs from the one screened
+    /// fails with `Cpo.SafetyUnavailable` naming it.
     pub async fn load(store: &dyn Store, run: &RunInput) -> Result<Plan, StepError> {
         let keys = RunKeys::new(&run.run_id)?;
         let safety: SafetyDoc = store.get_json_opt(&keys.safety()).await?.ok_or_else(|| {
@@ -98,7 +100,8 @@ impl Plan {
         docs: &[VariantsDoc],
     ) -> Result<Plan, StepError> {
         let cfg = &run.config;
-        if !safety.is_approved(CONTROL) {
+        let control = cfg.control.message();
+        if !safety.approves(CONTROL, &control)? {
             return Err(StepError::input(format!(
                 "runs/{}/safety.json: the control message is not approved (variant_id `control`); \
                  nothing can be sent until the campaign's `control` text passes safety",
@@ -107,19 +110,7 @@ impl Plan {
         }
         let control_slot = |w: f64| Slot { arm: CONTROL.into(), variant_id: CONTROL.into(), weight: w };
         let mut messages = BTreeMap::new();
-        messages.insert(
-            CONTROL.to_string(),
-            PlannedMessage {
-                arm: CONTROL.into(),
-                segment: None,
-                message: Message {
-                    subject: cfg.control.subject.clone(),
-                    preheader: cfg.control.preheader.clone(),
-                    body: cfg.control.body.clone(),
-                    cta: cfg.control.cta.clone(),
-                },
-            },
-        );
+        messages.insert(CONTROL.to_string(), PlannedMessage { arm: CONTROL.into(), segment: None, message: control });
         let mut segments: BTreeMap<String, Vec<Slot>> = BTreeMap::new();
         let mut blocked = Vec::new();
         let mut all_names: Vec<String> = segment_names.to_vec();
@@ -131,7 +122,8 @@ impl Plan {
             let mut slots = vec![control_slot(cfg.weight(CONTROL))];
             for tone in &cfg.tones {
                 let Some(v) = doc.and_then(|d| d.variants.iter().find(|v| &v.tone == tone)) else { continue };
-                if v.status != VariantStatus::Shipped || !safety.is_approved(&v.variant_id) {
+                // A shipped variant must have a verdict on its exact text; a mismatch fails the step.
+                if v.status != VariantStatus::Shipped || !safety.approves(&v.variant_id, &v.message)? {
                     blocked.push(v.variant_id.clone());
                     continue;
                 }

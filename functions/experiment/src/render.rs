@@ -6,6 +6,7 @@ use std::io::Write;
 
 use cpo_common::keys::RunKeys;
 use cpo_common::model::experiment::{Assignment, TemplatesDoc};
+use cpo_common::model::safety::SafetyDoc;
 use cpo_common::model::segment::Member;
 use cpo_common::store::StoreExt;
 use cpo_common::{StepError, Store};
@@ -33,6 +34,18 @@ pub async fn render_run(
     let templates: TemplatesDoc = store.get_json_opt(&keys.templates()).await?.ok_or_else(|| {
         StepError::input(format!("{}: not found in {}; has the run's assign step run?", keys.templates(), store.url()))
     })?;
+    // Render only what safety approved byte for byte: an edited or stale template fails here.
+    let safety: SafetyDoc = store.get_json_opt(&keys.safety()).await?.ok_or_else(|| {
+        StepError::safety_unavailable(format!("{}: not found; nothing is rendered without verdicts", keys.safety()))
+    })?;
+    for (id, t) in &templates.templates {
+        if !safety.approves(id, &t.message())? {
+            return Err(StepError::safety_unavailable(format!(
+                "{}: template {id:?} is not approved by safety; nothing is rendered",
+                keys.templates()
+            )));
+        }
+    }
     let mut assignments =
         JsonlParts::<Assignment>::new(list_parts(store, &keys.assignments_prefix(), "part-", ".jsonl").await?);
     let mut members = JsonlParts::<Member>::new(list_parts(store, &keys.members_prefix(), "members-", ".jsonl").await?);

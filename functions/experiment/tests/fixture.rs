@@ -122,7 +122,7 @@ pub async fn build(n: usize, part: usize, blocked: &[&str], mutate: impl FnOnce(
         member_parts: parts,
     };
     store.put_json(&keys.segments(), &seg_doc).await.unwrap();
-    let mut verdicts = vec![verdict("control", Decision::Approved)];
+    let mut verdicts = vec![verdict("control", Decision::Approved, &config.control.message())];
     for s in SEGMENTS {
         let variants: Vec<Variant> = config
             .tones
@@ -130,18 +130,19 @@ pub async fn build(n: usize, part: usize, blocked: &[&str], mutate: impl FnOnce(
             .map(|t| {
                 let id = format!("{}-{t}", slug(s));
                 let decision = if blocked.contains(&id.as_str()) { Decision::Blocked } else { Decision::Approved };
-                verdicts.push(verdict(&id, decision));
+                let message = Message {
+                    subject: format!("{t} news for {{{{first_name}}}}"),
+                    preheader: "pre".into(),
+                    body: format!("Dear {{{{ first_name }}}}, your {{{{tier}}}} perks ({id})."),
+                    cta: "Shop".into(),
+                };
+                verdicts.push(verdict(&id, decision, &message));
                 Variant {
                     variant_id: id.clone(),
                     segment: s.to_string(),
                     tone: t.clone(),
                     status: VariantStatus::Shipped,
-                    message: Message {
-                        subject: format!("{t} news for {{{{first_name}}}}"),
-                        preheader: "pre".into(),
-                        body: format!("Dear {{{{ first_name }}}}, your {{{{tier}}}} perks ({id})."),
-                        cta: "Shop".into(),
-                    },
+                    message,
                     citations: vec![],
                     reasons: vec![],
                     provider: "offline".into(),
@@ -175,7 +176,7 @@ pub async fn build(n: usize, part: usize, blocked: &[&str], mutate: impl FnOnce(
     Fixture { ctx: Ctx::new(store), keys, config }
 }
 
-fn verdict(id: &str, decision: Decision) -> Verdict {
+fn verdict(id: &str, decision: Decision, message: &Message) -> Verdict {
     Verdict {
         variant_id: id.into(),
         segment: None,
@@ -184,6 +185,6 @@ fn verdict(id: &str, decision: Decision) -> Verdict {
         reasons: vec![],
         severities: BTreeMap::new(),
         providers: vec!["offline".into()],
-        text_sha256: String::new(),
+        text_sha256: message.content_sha256(),
     }
 }

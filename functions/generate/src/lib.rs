@@ -44,8 +44,14 @@ pub async fn handle_with_env(
     let settings = Settings::resolve(&run.config.generation, env)?;
     // Operators may repoint the provider through the environment; a different provider is different work.
     let identity = settings.identity();
-    step::run_once(ctx, &input, &step_name, &identity, || generate_segment(&input, ctx, &settings, env, &step_name))
-        .await
+    // Reused only while the segment's profile and passages are the ones it wrote from.
+    let keys = input.keys()?;
+    let mut reads = step::Reads::new();
+    reads.object(ctx.store.as_ref(), &keys.segments()).await?.object(ctx.store.as_ref(), &keys.retrieval()).await?;
+    step::run_once_reading(ctx, &input, &step_name, &identity, reads, || {
+        generate_segment(&input, ctx, &settings, env, &step_name)
+    })
+    .await
 }
 
 async fn generate_segment(

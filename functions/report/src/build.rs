@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cpo_common::model::experiment::{AnalysisDoc, IngestSummary, ResultRow};
+use cpo_common::model::experiment::{AnalysisDoc, IngestSummary, ResultRow, TemplatesDoc};
 use cpo_common::model::manifest::{STATUS_ANALYZED, STATUS_AWAITING_OUTCOMES};
-use cpo_common::model::safety::{Decision, Verdict};
+use cpo_common::model::safety::{Decision, Unscreened, Verdict};
 use cpo_common::model::variant::{Variant, VariantStatus};
 
 use crate::arms::{ArmCounts, Source};
@@ -94,6 +94,29 @@ pub fn report(docs: &RunDocs, arms: &ArmCounts, source: Source, action: &str, no
     };
     report.summary = summary::summary(&report);
     report
+}
+
+/// The report shows a message as approved, or in the experiment, only when `safety.json` judged its exact
+/// bytes: the control, every shipped variant and every template must match their verdict's text hash, else
+/// the report step fails (`Cpo.SafetyUnavailable`) naming the message. Without `safety.json` (a run that
+/// stopped before safety) nothing is shown as approved, so there is nothing to check.
+pub fn check_screened(docs: &RunDocs) -> Result<(), Unscreened> {
+    let Some(safety) = &docs.safety else { return Ok(()) };
+    safety.decision_for("control", &docs.run.config.control.message())?;
+    for v in docs.variants.iter().flat_map(|d| &d.variants).filter(|v| v.status == VariantStatus::Shipped) {
+        safety.decision_for(&v.variant_id, &v.message)?;
+    }
+    let templates = docs.templates.as_ref().and_then(|t| serde_json::from_value::<TemplatesDoc>(t.clone()).ok());
+    for (id, t) in templates.iter().flat_map(|t| &t.templates) {
+        if safety.decision_for(id, &t.message())? != Decision::Approved {
+            return Err(Unscreened {
+                run_id: safety.run_id.clone(),
+                variant_id: id.clone(),
+                reason: "send/templates.json holds it although safety blocked it".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn segment_rows(docs: &RunDocs) -> Vec<SegmentRow> {

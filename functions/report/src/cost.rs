@@ -75,6 +75,7 @@ mod tests {
             finished_at: t,
             duration_ms: ms,
             output: out,
+            reads: Default::default(),
         }
     }
 

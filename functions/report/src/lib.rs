@@ -92,6 +92,7 @@ async fn write_report(ctx: &Ctx, keys: &RunKeys, action: Action) -> Result<StepO
             keys.analysis()
         )));
     }
+    build::check_screened(&docs)?;
     let (arm_counts, source) = arms::counts(store, keys, &docs.steps).await?;
     let report = build::report(&docs, &arm_counts, source, action.as_str(), Utc::now());
     let (html, md) = render::render(&report).map_err(|e| StepError::internal(e.to_string()))?;

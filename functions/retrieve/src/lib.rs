@@ -25,5 +25,8 @@ const IDENTITY: &str = "retrieve/1";
 
 /// The step handler, called by the Lambda `main` and by the local state-machine runner.
 pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
-    cpo_common::step::run_once(ctx, &input, STEP, IDENTITY, || step::retrieve(ctx, &input)).await
+    // Reused only while the segments it retrieved for are unchanged (the corpus is part of the run id).
+    let mut reads = cpo_common::step::Reads::new();
+    reads.object(ctx.store.as_ref(), &input.keys()?.segments()).await?;
+    cpo_common::step::run_once_reading(ctx, &input, STEP, IDENTITY, reads, || step::retrieve(ctx, &input)).await
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use cpo_common::keys::sha256_hex;
 use cpo_common::model::safety::{Decision, ProviderScreening, CATEGORIES};
 use cpo_common::model::variant::Message;
 
@@ -32,6 +31,7 @@ pub struct Outcome {
     /// Highest severity per category over all providers that answered.
     pub severities: BTreeMap<String, u8>,
     pub providers: Vec<ProviderScreening>,
+    /// [`Message::content_sha256`]: the exact fields judged, which verdicts bind to.
     pub text_sha256: String,
     /// `true` when every provider of the chain answered (the text was screened, whatever the decision).
     pub screened: bool,
@@ -87,7 +87,7 @@ pub async fn screen_message(
         reasons.push(format!("{UNAVAILABLE}: no provider configured"));
     }
     let decision = if reasons.is_empty() && screened { Decision::Approved } else { Decision::Blocked };
-    Outcome { decision, reasons, severities, providers, text_sha256: sha256_hex(text.as_bytes()), screened, labels }
+    Outcome { decision, reasons, severities, providers, text_sha256: message.content_sha256(), screened, labels }
 }
 
 /// Severities over all providers, reasons for unavailable providers, thresholds and provider blocklists.

@@ -23,9 +23,13 @@ pub mod providers;
 pub mod screener;
 pub mod step;
 
-use cpo_common::{step::run_once, Ctx, StepError, StepInput, StepOutput};
+use cpo_common::{step::run_once_reading, Ctx, StepError, StepInput, StepOutput};
 
-/// The step handler, called by the Lambda `main` and by the local state-machine runner.
+/// The step handler, called by the Lambda `main` and by the local state-machine runner. The stored result is
+/// reused only while the messages, policy and screening chain are the ones it was made from.
 pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
-    run_once(ctx, &input, "safety", "", || step::run(&input, ctx)).await
+    let prepared = step::Prepared::load(ctx, &input).await?;
+    let identity = step::chain_identity(&prepared.chain);
+    let reads = step::reads(&prepared.items, &prepared.policy, &prepared.allowed, &identity);
+    run_once_reading(ctx, &input, "safety", &identity, reads, || step::run(&input, ctx, &prepared)).await
 }

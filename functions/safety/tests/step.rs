@@ -58,6 +58,10 @@ async fn setup(csv: &'static [u8], campaign_yaml: Option<&str>, variants: Vec<Va
     (Ctx::new(store), run.run_id)
 }
 
+fn approved(doc: &SafetyDoc, variant_id: &str) -> bool {
+    doc.verdicts.iter().any(|v| v.variant_id == variant_id && v.decision == Decision::Approved)
+}
+
 fn input(run_id: &str) -> StepInput {
     StepInput { run_id: run_id.into(), campaign: Some("weekly".into()), ..Default::default() }
 }
@@ -82,15 +86,16 @@ async fn screens_control_and_shipped_variants_fail_closed() {
     let out = cpo_safety::handle(input(&run_id), &ctx).await.unwrap();
     assert_eq!(out.counts["approved"], 2);
     assert_eq!(out.counts["blocked"], 2);
-    assert_eq!(out.counts["audit_records"], 4);
+    // Four screening records and the step's attestation.
+    assert_eq!(out.counts["audit_records"], 5);
 
     let rk = RunKeys::new(&run_id).unwrap();
     let doc: SafetyDoc = ctx.store.get_json(&rk.safety()).await.unwrap();
-    assert!(doc.is_approved("control"));
-    assert!(doc.is_approved("champions-urgent"), "marketing idioms pass: {:?}", doc.verdicts);
-    assert!(!doc.is_approved("champions-friendly"));
-    assert!(!doc.is_approved("champions-informational"));
-    assert!(!doc.is_approved("champions-calm"), "a rejected variant is never approved");
+    assert!(approved(&doc, "control"));
+    assert!(approved(&doc, "champions-urgent"), "marketing idioms pass: {:?}", doc.verdicts);
+    assert!(!approved(&doc, "champions-friendly"));
+    assert!(!approved(&doc, "champions-informational"));
+    assert!(!approved(&doc, "champions-calm"), "a rejected variant is never approved");
     assert!(doc.verdicts.iter().all(|v| v.variant_id != "champions-calm"), "rejected variants are not screened");
     let friendly = doc.verdicts.iter().find(|v| v.variant_id == "champions-friendly").unwrap();
     assert!(friendly.reasons.iter().any(|r| r.starts_with("pii_email")), "{:?}", friendly.reasons);
@@ -103,11 +108,11 @@ async fn screens_control_and_shipped_variants_fail_closed() {
     for needle in ["jane.doe", "example.com", "C1", "Killer deals", "hurt you"] {
         assert!(!trail.contains(needle), "audit holds {needle:?}");
     }
-    assert_eq!(trail.lines().count(), 4);
+    assert_eq!(trail.lines().count(), 5);
 
     let report = audit::verify(ctx.store.as_ref(), &run_id).await.unwrap();
     assert!(report.ok(), "{:?}", report.problems);
-    assert_eq!(report.records, 4);
+    assert_eq!(report.records, 5);
 
     // A second invocation returns the stored result without screening again.
     let again = cpo_safety::handle(input(&run_id), &ctx).await.unwrap();
@@ -128,8 +133,9 @@ async fn second_run_links_to_the_previous_trail() {
     assert!(r2.ok(), "{:?}", r2.problems);
     let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(&second).unwrap().safety()).await.unwrap();
     let trail = audit::read(ctx.store.as_ref(), &Key::new(doc.audit_key).unwrap()).await.unwrap().unwrap();
-    assert_eq!(trail[0].prev_key.as_deref(), Some(r1.key.as_str()));
-    assert_eq!(Some(trail[0].prev_hash.clone()), r1.last_hash);
+    let first_record = audit::screenings(&trail)[0];
+    assert_eq!(first_record.prev_key.as_deref(), Some(r1.key.as_str()));
+    assert_eq!(Some(first_record.prev_hash.clone()), r1.last_hash);
 }
 
 /// Rewrite the run's audit object with `f` applied to its lines.
@@ -229,7 +235,7 @@ async fn azure_configured_in_the_campaign_screens_every_message() {
     assert_eq!(calls.load(Ordering::SeqCst), 4, "no new provider calls");
     let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(&next).unwrap().safety()).await.unwrap();
     let trail = audit::read(ctx.store.as_ref(), &Key::new(doc.audit_key).unwrap()).await.unwrap().unwrap();
-    assert!(trail.iter().all(|r| r.providers[1].cached && !r.providers[0].cached));
+    assert!(audit::screenings(&trail).iter().all(|r| r.providers[1].cached && !r.providers[0].cached));
     assert!(audit::verify(ctx.store.as_ref(), &next).await.unwrap().ok());
 }
 

@@ -184,7 +184,8 @@ impl Provider for ChatProvider {
     }
 
     fn params(&self) -> Value {
-        json!({"temperature": self.temperature, "schema": output_schema()})
+        // The endpoint answers too: another server with the same model name is another provider.
+        json!({"temperature": self.temperature, "schema": output_schema(), "endpoint": self.url.as_str()})
     }
 
     fn cacheable(&self) -> bool {

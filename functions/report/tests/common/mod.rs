@@ -244,7 +244,7 @@ pub fn safety_doc() -> SafetyDoc {
         reasons: vec![],
         severities: BTreeMap::new(),
         providers: vec!["offline".into()],
-        text_sha256: "00".into(),
+        text_sha256: run_input().config.control.message().content_sha256(),
     }];
     for s in SEGMENTS {
         for v in variants_doc(s).variants.iter().filter(|v| v.status == VariantStatus::Shipped) {
@@ -261,7 +261,7 @@ pub fn safety_doc() -> SafetyDoc {
                 },
                 severities: BTreeMap::new(),
                 providers: vec!["offline".into()],
-                text_sha256: "11".into(),
+                text_sha256: v.message.content_sha256(),
             });
         }
     }
@@ -272,7 +272,7 @@ pub fn safety_doc() -> SafetyDoc {
         approved: verdicts.len() as u64 - blocked,
         blocked,
         verdicts,
-        audit_key: keys().audit(NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()).to_string(),
+        audit_key: cpo_common::keys::audit_chain(0).to_string(),
     }
 }
 
@@ -280,7 +280,15 @@ pub fn safety_doc() -> SafetyDoc {
 pub fn arms_of(segment: &str) -> Vec<String> {
     let safety = safety_doc();
     std::iter::once("control".to_string())
-        .chain(TONES.iter().filter(|t| safety.is_approved(&format!("{}-{t}", slug(segment)))).map(|t| t.to_string()))
+        .chain(
+            TONES
+                .iter()
+                .filter(|t| {
+                    let id = format!("{}-{t}", slug(segment));
+                    safety.verdicts.iter().any(|v| v.variant_id == id && v.decision == Decision::Approved)
+                })
+                .map(|t| t.to_string()),
+        )
         .collect()
 }
 
@@ -309,6 +317,7 @@ fn record(step: &str, offset_s: i64, ms: i64, output: StepOutput) -> StepRecord 
         finished_at: t0() + Duration::seconds(offset_s) + Duration::milliseconds(ms),
         duration_ms: ms as u64,
         output,
+        reads: Default::default(),
     }
 }
 
@@ -425,14 +434,18 @@ pub async fn campaign_run(store: &dyn Store) {
     let send =
         format!("customer_id,email,first_name,arm,variant_id\n{},{},{},control,control\n", PII[3], PII[1], PII[2]);
     store.put(&k.send(0), Bytes::from(send)).await.unwrap();
-    let template = |id: &str, arm: &str| Template {
-        variant_id: id.into(),
-        arm: arm.into(),
-        segment: None,
-        subject: "s".into(),
-        preheader: "p".into(),
-        body: "Hi {{first_name}}".into(),
-        cta: "c".into(),
+    // Templates carry exactly the screened texts (the report refuses any other).
+    let template = |id: &str, arm: &str| {
+        let m = if arm == "control" { run_input().config.control.message() } else { variant("Champions", arm).message };
+        Template {
+            variant_id: id.into(),
+            arm: arm.into(),
+            segment: None,
+            subject: m.subject,
+            preheader: m.preheader,
+            body: m.body,
+            cta: m.cta,
+        }
     };
     let templates = TemplatesDoc {
         run_id: RUN_ID.into(),
