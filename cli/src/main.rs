@@ -28,7 +28,7 @@ enum Command {
     Gen(cmd::gen::Args),
     /// Screen text or evaluate the screener (`cpo safety screen|eval`).
     Safety(cmd::safety::Args),
-    /// Audit trail tools (`cpo audit verify RUN`).
+    /// Audit trail tools (`cpo audit verify [RUN]`).
     Audit(cmd::audit::Args),
     /// Render fully personalised messages of a run.
     Render(cmd::render::Args),

@@ -119,7 +119,7 @@ pub struct ProviderScreening {
     pub cached: bool,
 }
 
-/// One line of `audit/safety/<yyyy>/<mm>/<dd>/<run_id>.jsonl`. Holds hashes, scores and decisions only:
+/// One screening line of an audit chain object (`audit/safety/chain/<seq>.jsonl`). Holds hashes, scores and decisions only:
 /// never the screened text, a customer id or any PII found in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
