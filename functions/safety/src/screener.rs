@@ -19,6 +19,10 @@ pub enum ScreenError {
     Unparseable(String),
     #[error("answer has no {0} category")]
     MissingCategory(String),
+    /// The provider flagged the text without a category the policy can judge (OpenAI `flagged: true` with no
+    /// mapped category flagged, or an `illicit` flag).
+    #[error("flagged: {0}")]
+    Flagged(String),
     #[error("not configured: {0}")]
     NotConfigured(String),
 }
@@ -41,6 +45,15 @@ impl Scores {
             None => Ok(self),
         }
     }
+}
+
+/// `name` is a misspelling of `documented` (`hate`, `HATE`, `Self-Harm`, `self_harm` for `SelfHarm`/`self-harm`):
+/// equal once case and punctuation are ignored but not equal as written. Such a category is ambiguous, never
+/// "unknown and harmless".
+pub fn misspelt(name: &str, documented: &str) -> bool {
+    let fold =
+        |s: &str| s.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect::<String>();
+    name != documented && fold(name) == fold(documented)
 }
 
 #[async_trait]
