@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use cpo_common::model::safety::{ProviderScreening, CATEGORIES};
 
+use crate::strict_json::fold;
+
 /// Why a provider gave no usable answer. Every variant is fail-closed: it blocks the text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScreenError {
@@ -51,8 +53,6 @@ impl Scores {
 /// equal once case and punctuation are ignored but not equal as written. Such a category is ambiguous, never
 /// "unknown and harmless".
 pub fn misspelt(name: &str, documented: &str) -> bool {
-    let fold =
-        |s: &str| s.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect::<String>();
     name != documented && fold(name) == fold(documented)
 }
 

@@ -1,10 +1,11 @@
 //! JSON that can mean only one thing. `serde_json` keeps the last of repeated keys (`{"hate":0.9,"hate":0.0}`
-//! reads as 0.0) and derived structs ignore unknown keys, so a provider answer is first walked once to refuse
-//! any object with a repeated key (at any depth, compared after unescaping), then deserialised.
+//! reads as 0.0) and derived structs ignore unknown keys (`{"SEVERITY":6,"severity":0}` reads as 0), so a
+//! provider answer is first walked once to refuse any object in which two keys are the same once unescaped
+//! and [`fold`]ed (case and punctuation ignored), at any depth; then it is deserialised.
 //!
 //! Hand-written: serde offers duplicate checks only per map type (`serde_with`), not for a whole document.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -18,11 +19,17 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| short(&e.to_string()))
 }
 
-/// `Ok` when `bytes` is one JSON value in which no object repeats a key.
+/// `Ok` when `bytes` is one JSON value in which no object has two keys with the same [`fold`].
 pub fn reject_repeated_keys(bytes: &[u8]) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     UniqueKeys.deserialize(&mut de)?;
     de.end()
+}
+
+/// A name with case and everything but ASCII letters and digits dropped: `Self-Harm`, `self_harm` and
+/// `SELFHARM` all fold to `selfharm`.
+pub fn fold(name: &str) -> String {
+    name.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 /// `s` cut to a length fit for a reason (serde quotes offending strings in full).
@@ -45,7 +52,7 @@ pub fn quoted(s: &str) -> String {
     format!("{cut:?}")
 }
 
-/// Walks any JSON value, failing on the first object that repeats a key.
+/// Walks any JSON value, failing on the first object with two keys of the same [`fold`].
 struct UniqueKeys;
 
 impl<'de> DeserializeSeed<'de> for UniqueKeys {
@@ -84,11 +91,22 @@ impl<'de> Visitor<'de> for UniqueKeys {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = HashSet::new();
+        let mut seen: HashMap<String, String> = HashMap::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                return Err(de::Error::custom(format_args!("key {} appears twice in one object", quoted(&key))));
+            match seen.get(&fold(&key)) {
+                Some(earlier) if *earlier == key => {
+                    return Err(de::Error::custom(format_args!("key {} appears twice in one object", quoted(&key))));
+                }
+                Some(earlier) => {
+                    return Err(de::Error::custom(format_args!(
+                        "keys {} and {} differ only in case or punctuation",
+                        quoted(earlier),
+                        quoted(&key)
+                    )));
+                }
+                None => {}
             }
+            seen.insert(fold(&key), key);
             map.next_value_seed(UniqueKeys)?;
         }
         Ok(())
@@ -112,7 +130,13 @@ mod tests {
             assert!(e.contains("appears twice"), "{bad}: {e}");
         }
         assert!(reject_repeated_keys(br#"{"a":1}{"a":2}"#).is_err(), "trailing data");
-        assert!(reject_repeated_keys(br#"{"a":1,"A":2}"#).is_ok(), "case is the schema's business");
+        for near in
+            [r#"{"severity":0,"SEVERITY":6}"#, r#"{"self-harm":0,"self_harm":1}"#, r#"{"x":[{"Hate":1,"hate":2}]}"#]
+        {
+            let e = reject_repeated_keys(near.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains("differ only in case"), "{near}: {e}");
+        }
+        assert!(reject_repeated_keys(br#"{"hate":1,"hate/threatening":2,"self-harm":3,"self-harm/intent":4}"#).is_ok());
     }
 
     #[test]

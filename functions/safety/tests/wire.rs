@@ -352,6 +352,13 @@ async fn azure_ambiguous_answers_block() {
             vec![],
         ),
         (
+            "the same key in another case",
+            Arc::new(|_, _| {
+                Reply::Text(spliced(&azure_answer("Violence", 0), r#"{"category":"Violence","#, r#""SEVERITY":6,"#))
+            }),
+            vec![],
+        ),
+        (
             "repeated categoriesAnalysis",
             Arc::new(|_, _| {
                 let severe = azure_answer("Hate", 6)["categoriesAnalysis"].to_string();
