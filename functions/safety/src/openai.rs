@@ -13,7 +13,8 @@ use crate::http::{self, HttpOpts};
 use crate::screener::{misspelt, Scores, ScreenError, Screener};
 use crate::strict_json;
 
-/// Azure category ← moderation categories. The first one listed must be in every answer.
+/// Azure category ← moderation categories. Every one listed must be in every answer (all moderation models
+/// since 2023 answer them).
 const MAP: [(&str, &[&str]); 4] = [
     ("Hate", &["hate", "hate/threatening", "harassment"]),
     ("SelfHarm", &["self-harm", "self-harm/intent", "self-harm/instructions"]),
