@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+use cpo_common::markup;
 use regex::Regex;
 
 use crate::brief::Brief;
@@ -95,8 +96,51 @@ pub fn validate(draft: &Draft, brief: &Brief) -> Vec<String> {
         reasons.push("the call to action (cta) is empty".to_string());
     }
     check_fields(draft, brief, &mut reasons);
+    check_markup_and_links(draft, brief, &mut reasons);
     check_citations(draft, brief, &mut reasons);
     reasons
+}
+
+/// Longest piece of a draft quoted in a reason about markup or a link.
+const EXCERPT_CHARS: usize = 40;
+
+/// No markup in any field, and only links that the retrieved passages (the approved corpus) or the allowed
+/// tokens contain, exactly.
+fn check_markup_and_links(draft: &Draft, brief: &Brief, reasons: &mut Vec<String>) {
+    let approved: BTreeSet<&str> = brief
+        .hits
+        .iter()
+        .flat_map(|h| h.passages.iter())
+        .flat_map(|p| markup::links(&p.text))
+        .chain(brief.allowed_tokens.iter().map(String::as_str))
+        .collect();
+    let m = &draft.message;
+    for (name, text) in [("subject", &m.subject), ("preheader", &m.preheader), ("body", &m.body), ("cta", &m.cta)] {
+        // One reason per excerpt: a handler inside a tag already shown is not reported again.
+        let mut shown_until = 0;
+        let mut found = BTreeSet::new();
+        for piece in markup::markup(text) {
+            if piece.start < shown_until {
+                continue;
+            }
+            let excerpt = piece.excerpt(text, EXCERPT_CHARS);
+            shown_until = piece.start + excerpt.len();
+            found.insert(excerpt);
+        }
+        for excerpt in found {
+            reasons.push(format!("the {name} contains markup ({excerpt:?}); write plain text, no HTML"));
+        }
+        let unknown: BTreeSet<&str> = markup::links(text).into_iter().filter(|l| !approved.contains(l)).collect();
+        for link in unknown {
+            let mut shown: String = link.chars().take(EXCERPT_CHARS).collect();
+            if link.chars().count() > EXCERPT_CHARS {
+                shown.push('…');
+            }
+            reasons.push(format!(
+                "the {name} links to {shown:?}, which is not in the retrieved passages; use only their links"
+            ));
+        }
+    }
 }
 
 /// Merge fields from the allowed list only, and no unfilled placeholders, in every field.

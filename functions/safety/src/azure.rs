@@ -10,18 +10,25 @@ use serde_json::json;
 
 use crate::http::{self, HttpOpts};
 use crate::policy::AzureOptions;
-use crate::screener::{Scores, ScreenError, Screener};
+use crate::screener::{misspelt, Scores, ScreenError, Screener};
+use crate::strict_json;
 
 pub const API_VERSION: &str = "2024-09-01";
+/// Version of the answer rules in [`parse`], part of the cache identity: answers cached under laxer rules are
+/// not reused.
+const ANSWER_RULES: &str = "strict-1";
 /// The service's limit on `text` per request (characters).
 const MAX_TEXT_CHARS: usize = 10_000;
 
+/// `AnalyzeTextResult` as documented for 2024-09-01. Unknown fields are ignored (the service may add some);
+/// repeated keys anywhere are refused by [`strict_json`].
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Analysis {
     categories_analysis: Vec<CategoryAnalysis>,
+    /// Optional in the schema, but always sent when `blocklistNames` were: then its absence is an error.
     #[serde(default)]
-    blocklists_match: Vec<BlocklistMatch>,
+    blocklists_match: Option<Vec<BlocklistMatch>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +41,8 @@ struct CategoryAnalysis {
 #[serde(rename_all = "camelCase")]
 struct BlocklistMatch {
     blocklist_name: String,
-    #[serde(default)]
+    #[allow(dead_code)]
+    blocklist_item_id: String,
     blocklist_item_text: String,
 }
 
@@ -64,24 +72,54 @@ impl AzureContentSafety {
             self.client.post(&self.url).header("Ocp-Apim-Subscription-Key", &self.key).json(&body)
         })
         .await?;
-        parse(&bytes)
+        parse(&bytes, &self.options)
     }
 }
 
-/// Map an answer to [`Scores`]; unknown categories are ignored, missing ones are caught by the caller.
-fn parse(bytes: &[u8]) -> Result<Scores, ScreenError> {
-    let a: Analysis = serde_json::from_slice(bytes).map_err(|e| ScreenError::Unparseable(e.to_string()))?;
+/// Map an answer to [`Scores`], strictly: every category name spelled as documented and answered once, every
+/// severity a value of the requested `outputType`. A name that differs from a known category only in case or
+/// punctuation is an error; an unknown category is an error when its severity is above 0 and ignored at 0 (it reports no
+/// harm, and the service may add categories). Missing categories are caught by [`Scores::complete`].
+fn parse(bytes: &[u8], options: &AzureOptions) -> Result<Scores, ScreenError> {
+    let a: Analysis = strict_json::from_slice(bytes).map_err(ScreenError::Unparseable)?;
+    let eight_levels = options.output_type == "EightSeverityLevels";
     let mut scores = Scores::default();
     for c in a.categories_analysis {
-        if let Some(name) = CATEGORIES.iter().find(|n| **n == c.category) {
-            let sev = u8::try_from(c.severity).ok().filter(|s| *s <= 7).ok_or_else(|| {
-                ScreenError::Unparseable(format!("{} severity {} out of 0-7", c.category, c.severity))
+        let name = strict_json::quoted(&c.category);
+        let sev = u8::try_from(c.severity)
+            .ok()
+            .filter(|s| if eight_levels { *s <= 7 } else { *s <= 6 && s % 2 == 0 })
+            .ok_or_else(|| {
+                ScreenError::Unparseable(format!(
+                    "{name} severity {} is not a {} value",
+                    c.severity, options.output_type
+                ))
             })?;
-            scores.severities.insert(name.to_string(), sev);
+        match CATEGORIES.iter().find(|n| **n == c.category) {
+            Some(known) => {
+                let earlier = scores.severities.insert(known.to_string(), sev);
+                if earlier.is_some() {
+                    return Err(ScreenError::Unparseable(format!("category {name} is answered twice")));
+                }
+            }
+            None if CATEGORIES.iter().any(|n| misspelt(&c.category, n)) => {
+                return Err(ScreenError::Unparseable(format!("category {name} is not spelled as documented")));
+            }
+            None if sev > 0 => {
+                return Err(ScreenError::Unparseable(format!("unknown category {name} with severity {sev}")))
+            }
+            None => {}
         }
     }
+    let matches = match a.blocklists_match {
+        Some(m) => m,
+        None if !options.blocklist_names.is_empty() => {
+            return Err(ScreenError::Unparseable("no blocklistsMatch although blocklists were named".into()));
+        }
+        None => Vec::new(),
+    };
     scores.blocklist_hits =
-        a.blocklists_match.into_iter().map(|m| format!("{}:{}", m.blocklist_name, m.blocklist_item_text)).collect();
+        matches.into_iter().map(|m| format!("{}:{}", m.blocklist_name, m.blocklist_item_text)).collect();
     Ok(scores)
 }
 
@@ -94,7 +132,7 @@ impl Screener for AzureContentSafety {
         API_VERSION.to_string()
     }
     fn cache_identity(&self) -> Option<String> {
-        Some(format!("{}|{:?}|{}", self.url, self.options.blocklist_names, self.options.output_type))
+        Some(format!("{}|{:?}|{}|{ANSWER_RULES}", self.url, self.options.blocklist_names, self.options.output_type))
     }
     async fn screen(&self, text: &str) -> Result<Scores, ScreenError> {
         // Long texts are analysed in service-sized chunks; the worst chunk decides.
@@ -121,7 +159,7 @@ mod tests {
         let body = br#"{"blocklistsMatch":[],"categoriesAnalysis":[
             {"category":"Violence","severity":6},{"category":"Hate","severity":0},
             {"category":"Sexual","severity":2},{"category":"SelfHarm","severity":4}]}"#;
-        let s = parse(body).unwrap();
+        let s = parse(body, &AzureOptions::default()).unwrap();
         assert_eq!(s.severities["Violence"], 6);
         assert_eq!(s.severities["SelfHarm"], 4);
         assert_eq!(s.severities["Hate"], 0);
@@ -130,12 +168,39 @@ mod tests {
 
     #[test]
     fn missing_and_bad_answers_are_errors() {
-        let s = parse(br#"{"categoriesAnalysis":[{"category":"Hate","severity":0}]}"#).unwrap();
+        let four = AzureOptions::default();
+        let s = parse(br#"{"categoriesAnalysis":[{"category":"Hate","severity":0}]}"#, &four).unwrap();
         assert_eq!(s.complete().unwrap_err(), ScreenError::MissingCategory("SelfHarm".into()));
-        assert!(matches!(parse(b"<html>"), Err(ScreenError::Unparseable(_))));
-        assert!(matches!(
-            parse(br#"{"categoriesAnalysis":[{"category":"Hate","severity":-1}]}"#),
-            Err(ScreenError::Unparseable(_))
-        ));
+        for bad in [
+            &b"<html>"[..],
+            br#"{"categoriesAnalysis":[{"category":"Hate","severity":-1}]}"#,
+            br#"{"categoriesAnalysis":[{"category":"Hate","severity":3}]}"#,
+            br#"{"categoriesAnalysis":[{"category":"Hate","severity":2},{"category":"Hate","severity":0}]}"#,
+            br#"{"categoriesAnalysis":[{"category":"HATE","severity":0}]}"#,
+            br#"{"categoriesAnalysis":[{"category":"Self-Harm","severity":0}]}"#,
+            br#"{"categoriesAnalysis":[{"category":"Terrorism","severity":2}]}"#,
+            br#"{"categoriesAnalysis":[{"category":"Hate","severity":2,"severity":0}]}"#,
+        ] {
+            let e = parse(bad, &four).unwrap_err();
+            assert!(matches!(e, ScreenError::Unparseable(_)), "{}: {e}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn eight_levels_accept_every_value_to_7() {
+        let eight = AzureOptions { output_type: "EightSeverityLevels".into(), ..AzureOptions::default() };
+        for sev in 0..=7 {
+            let body = format!(r#"{{"categoriesAnalysis":[{{"category":"Hate","severity":{sev}}}]}}"#);
+            assert_eq!(parse(body.as_bytes(), &eight).unwrap().severities["Hate"], sev);
+        }
+        assert!(parse(br#"{"categoriesAnalysis":[{"category":"Hate","severity":8}]}"#, &eight).is_err());
+    }
+
+    #[test]
+    fn unknown_category_at_zero_is_ignored() {
+        let body =
+            br#"{"categoriesAnalysis":[{"category":"Hate","severity":0},{"category":"Terrorism","severity":0}]}"#;
+        let s = parse(body, &AzureOptions::default()).unwrap();
+        assert_eq!(s.severities.keys().collect::<Vec<_>>(), ["Hate"]);
     }
 }

@@ -1,6 +1,8 @@
 //! The PII and prompt-injection guard: independent of any provider, it blocks a message carrying e-mail
-//! addresses, phone numbers, card numbers (Luhn-checked), national ids, or leftovers of prompt instructions
-//! and unfilled template fields. Findings never carry the matched text (the audit trail must not hold PII).
+//! addresses, phone numbers, card numbers (Luhn-checked), national ids, leftovers of prompt instructions,
+//! unfilled template fields, markup (tags, event-handler attributes, script URLs: `cpo_common::markup`) or
+//! links that are not among the allowed tokens. Findings never carry the matched text (the audit trail must
+//! not hold PII); markup is named by its kind (`<script>`, `onerror=`).
 //!
 //! Hand-written patterns: no maintained crate covers this set (and it must stay explainable to a reviewer).
 
@@ -94,8 +96,9 @@ fn ssn_valid(area: &str, group: &str, serial: &str) -> bool {
     area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
 }
 
-/// Every finding in `text`. `allowed_tokens` are merge fields that may stay unfilled (`{{first_name}}`);
-/// `pii_allow` are the brand's own contact details (lower-case), which may appear.
+/// Every finding in `text`. `allowed_tokens` are merge fields that may stay unfilled (`{{first_name}}`) and
+/// the links a message may carry (exactly as written); `pii_allow` are the brand's own contact details
+/// (lower-case), which may appear.
 pub fn check(text: &str, allowed_tokens: &[String], pii_allow: &[String]) -> Vec<Finding> {
     let mut out = Vec::new();
     let allowed = |s: &str| {
@@ -150,6 +153,19 @@ pub fn check(text: &str, allowed_tokens: &[String], pii_allow: &[String]) -> Vec
         TEMPLATE_SYNTAX.find_iter(&outside_merge_fields).map(|m| m.as_str().chars().take(40).collect::<String>()),
     );
     unfilled.extend(BRACKET_PLACEHOLDER.find_iter(text).map(|m| m.as_str().chars().take(40).collect::<String>()));
+    let mut kinds: Vec<String> = cpo_common::markup::markup(text).into_iter().map(|m| m.what).collect();
+    if !kinds.is_empty() {
+        let n = kinds.len();
+        kinds.sort();
+        kinds.dedup();
+        kinds.truncate(5);
+        // Markup vocabulary (`<script>`, `onerror=`), not customer data, so it may be named in the reason.
+        out.push(Finding::new("markup", format!("{n} piece(s) of markup: {}", kinds.join(", "))));
+    }
+    let links = cpo_common::markup::links(text).into_iter().filter(|l| !allowed_tokens.iter().any(|t| t == l)).count();
+    if links > 0 {
+        out.push(Finding::new("link_not_allowed", format!("{links} link(s) not in the allowed tokens")));
+    }
     if !unfilled.is_empty() {
         unfilled.sort();
         unfilled.dedup();
@@ -202,6 +218,22 @@ mod tests {
         assert!(!luhn_ok("4111111111111112"));
         assert!(codes("Ref 4111 1111 1111 1112").iter().all(|c| *c != "pii_card"));
         assert!(codes("SSN 000-12-3456").is_empty(), "invalid area is not an SSN");
+    }
+
+    #[test]
+    fn markup_and_links_outside_the_allow_list() {
+        assert_eq!(codes("Boots <script>alert(1)</script>"), ["markup"]);
+        assert_eq!(codes("Boots <img src=x onerror=alert(1)>"), ["markup"]);
+        assert_eq!(codes("Boots javascript:alert(1)"), ["markup"]);
+        assert_eq!(codes("See https://evil.example/x today"), ["link_not_allowed"]);
+        assert_eq!(codes("See www.evil.example today"), ["link_not_allowed"]);
+        let f = check("A <b>bold</b> <script>x</script> claim", &[], &[]);
+        assert_eq!(f[0].reason(), "markup: 4 piece(s) of markup: </b>, </script>, <b>, <script>");
+        let f = check("Go to https://evil.example/secret-path now", &[], &[]);
+        assert!(!f[0].reason().contains("evil"), "links are counted, never echoed: {}", f[0].reason());
+        let allowed = ["https://northwind.example/returns".to_string()];
+        assert!(check("Returns: https://northwind.example/returns.", &allowed, &[]).is_empty());
+        assert_eq!(codes("Tea & cake, we <3 you, 5 < 10, 4.8/5 stars."), Vec::<&str>::new());
     }
 
     #[test]

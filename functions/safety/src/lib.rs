@@ -2,7 +2,7 @@
 //!
 //! - [`screener`]: the `Screener` port; providers [`offline`], [`azure`] (Azure AI Content Safety) and
 //!   [`openai`] (moderation), built into a chain by [`providers`] over shared [`http`] retry behaviour,
-//!   with network answers kept in the [`cache`];
+//!   with network answers kept in the [`cache`] and parsed through [`strict_json`] (no repeated keys);
 //! - [`guard`]: the PII and prompt-leftover guard, independent of providers;
 //! - [`policy`]: thresholds, blocklist and disclaimers from `policy/safety.yaml`;
 //! - [`decide`]: screener answers + guard + policy → one decision per message;
@@ -22,6 +22,7 @@ pub mod policy;
 pub mod providers;
 pub mod screener;
 pub mod step;
+pub mod strict_json;
 
 use cpo_common::{step::run_once_reading, Ctx, StepError, StepInput, StepOutput};
 

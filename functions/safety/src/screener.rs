@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use cpo_common::model::safety::{ProviderScreening, CATEGORIES};
 
+use crate::strict_json::fold;
+
 /// Why a provider gave no usable answer. Every variant is fail-closed: it blocks the text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScreenError {
@@ -19,6 +21,10 @@ pub enum ScreenError {
     Unparseable(String),
     #[error("answer has no {0} category")]
     MissingCategory(String),
+    /// The provider flagged the text without a category the policy can judge (OpenAI `flagged: true` with no
+    /// mapped category flagged, or an `illicit` flag).
+    #[error("flagged: {0}")]
+    Flagged(String),
     #[error("not configured: {0}")]
     NotConfigured(String),
 }
@@ -41,6 +47,13 @@ impl Scores {
             None => Ok(self),
         }
     }
+}
+
+/// `name` is a misspelling of `documented` (`hate`, `HATE`, `Self-Harm`, `self_harm` for `SelfHarm`/`self-harm`):
+/// equal once case and punctuation are ignored but not equal as written. Such a category is ambiguous, never
+/// "unknown and harmless".
+pub fn misspelt(name: &str, documented: &str) -> bool {
+    name != documented && fold(name) == fold(documented)
 }
 
 #[async_trait]

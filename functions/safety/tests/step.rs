@@ -268,3 +268,51 @@ async fn policy_in_the_store_overrides_the_bundled_one() {
     assert!(urgent.reasons.iter().any(|r| r.starts_with("blocklist")), "{:?}", urgent.reasons);
     assert_eq!(doc.approved, 0);
 }
+
+#[tokio::test]
+async fn markup_and_links_outside_the_allow_list_are_blocked() {
+    let approved_link = "https://northwind.example/content/returns";
+    let variants = vec![
+        variant("Champions", "script", VariantStatus::Shipped, "Our boots <script>alert(1)</script> keep you warm."),
+        variant("Champions", "img", VariantStatus::Shipped, "Our boots <img src=x onerror=alert(1)> keep you warm."),
+        variant("Champions", "link", VariantStatus::Shipped, "Our boots keep you warm: https://evil.example/x"),
+        variant("Champions", "www", VariantStatus::Shipped, "Our boots keep you warm, see www.evil.example today."),
+        variant("Champions", "js", VariantStatus::Shipped, "Our boots keep you warm. javascript:alert(1)"),
+        variant("Champions", "handler", VariantStatus::Shipped, "Our boots\" onfocus=\"alert(1)\" keep you warm."),
+        variant(
+            "Champions",
+            "plain",
+            VariantStatus::Shipped,
+            &format!("Tea & biscuits on us, we <3 you, and 5 < 10. Our returns guide: {approved_link}."),
+        ),
+    ];
+    let yaml = format!(
+        "name: weekly\ngeneration: {{allowed_tokens: [first_name, '{approved_link}']}}\nsafety: {{providers: [offline]}}\n"
+    );
+    let (ctx, run_id) = setup(b"customer_id\nC1\n", Some(&yaml), variants).await;
+    cpo_safety::handle(input(&run_id), &ctx).await.unwrap();
+    let doc: SafetyDoc = ctx.store.get_json(&RunKeys::new(&run_id).unwrap().safety()).await.unwrap();
+    let verdict = |tone: &str| doc.verdicts.iter().find(|v| v.variant_id == format!("champions-{tone}")).unwrap();
+    let mut wrong = Vec::new();
+    for (tone, code) in [
+        ("script", "markup"),
+        ("img", "markup"),
+        ("link", "link_not_allowed"),
+        ("www", "link_not_allowed"),
+        ("js", "markup"),
+        ("handler", "markup"),
+    ] {
+        let v = verdict(tone);
+        if v.decision != Decision::Blocked || !v.reasons.iter().any(|r| r.starts_with(code)) {
+            wrong.push(format!("{tone}: {:?} {:?}", v.decision, v.reasons));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let plain = verdict("plain");
+    assert_eq!(plain.decision, Decision::Approved, "{:?}", plain.reasons);
+    assert!(doc.is_approved("control"));
+    // The trail names the kind of markup, never the link or the text around it.
+    let trail = ctx.store.get(&Key::new(doc.audit_key.clone()).unwrap()).await.unwrap();
+    let trail = String::from_utf8(trail.to_vec()).unwrap();
+    assert!(!trail.contains("evil.example") && !trail.contains("alert(1)"), "{trail}");
+}

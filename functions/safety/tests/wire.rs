@@ -28,6 +28,8 @@ enum Reply {
     Json(Value),
     Status(u16),
     Raw(&'static str),
+    /// A body as written (JSON with repeated keys, which `Value` cannot hold).
+    Text(String),
     Sleep(Duration),
 }
 
@@ -68,6 +70,7 @@ async fn serve(behaviour: Behaviour) -> Server {
                     r
                 }
                 Reply::Raw(text) => (StatusCode::OK, text).into_response(),
+                Reply::Text(text) => (StatusCode::OK, [("content-type", "application/json")], text).into_response(),
                 Reply::Sleep(d) => {
                     tokio::time::sleep(d).await;
                     StatusCode::OK.into_response()
@@ -122,6 +125,13 @@ fn moderation_answer(key: &str, score: f64) -> Value {
     json!({"id": "modr-123", "model": "omni-moderation-2024-09-26", "results": [{
         "flagged": score >= 0.5, "categories": flags, "category_scores": scores,
         "category_applied_input_types": {}}]})
+}
+
+/// `base` as JSON text with `insert` placed right after the first occurrence of `after`.
+fn spliced(base: &Value, after: &str, insert: &str) -> String {
+    let text = base.to_string();
+    let at = text.find(after).unwrap_or_else(|| panic!("{after} not in {text}")) + after.len();
+    format!("{}{insert}{}", &text[..at], &text[at..])
 }
 
 fn azure(server: &Server, blocklists: Vec<String>) -> Box<dyn Screener> {
@@ -307,4 +317,240 @@ async fn chain_needs_every_provider_to_approve() {
     let o = screen(&one_blocks).await;
     assert_eq!(o.decision, Decision::Blocked);
     assert_eq!(o.severities["Violence"], 6);
+}
+
+/// Answers that are not exactly what Azure documents: each must block the message as unavailable, never approve.
+#[tokio::test]
+async fn azure_ambiguous_answers_block() {
+    let four_clean = |extra: Value| {
+        let mut a = azure_answer("Hate", 0);
+        a["categoriesAnalysis"].as_array_mut().unwrap().push(extra);
+        Reply::Json(a)
+    };
+    let cases: Vec<(&str, Behaviour, Vec<String>)> = vec![
+        (
+            "duplicated category, severe first",
+            Arc::new(|_, _| {
+                Reply::Json(json!({"blocklistsMatch": [], "categoriesAnalysis": [
+                    {"category": "Hate", "severity": 6}, {"category": "SelfHarm", "severity": 0},
+                    {"category": "Sexual", "severity": 0}, {"category": "Violence", "severity": 0},
+                    {"category": "Hate", "severity": 0}]}))
+            }),
+            vec![],
+        ),
+        ("lower-case category", Arc::new(move |_, _| four_clean(json!({"category": "hate", "severity": 6}))), vec![]),
+        (
+            "unknown severe category",
+            Arc::new(move |_, _| four_clean(json!({"category": "Terrorism", "severity": 6}))),
+            vec![],
+        ),
+        (
+            "repeated key in an entry",
+            Arc::new(|_, _| {
+                Reply::Text(spliced(&azure_answer("Violence", 0), r#"{"category":"Violence","#, r#""severity":6,"#))
+            }),
+            vec![],
+        ),
+        (
+            "the same key in another case",
+            Arc::new(|_, _| {
+                Reply::Text(spliced(&azure_answer("Violence", 0), r#"{"category":"Violence","#, r#""SEVERITY":6,"#))
+            }),
+            vec![],
+        ),
+        (
+            "repeated categoriesAnalysis",
+            Arc::new(|_, _| {
+                let severe = azure_answer("Hate", 6)["categoriesAnalysis"].to_string();
+                Reply::Text(spliced(&azure_answer("Hate", 0), "{", &format!(r#""categoriesAnalysis":{severe},"#)))
+            }),
+            vec![],
+        ),
+        (
+            "severity 3 is not a FourSeverityLevels value",
+            Arc::new(|_, _| Reply::Json(azure_answer("Sexual", 3))),
+            vec![],
+        ),
+        ("severity 8", Arc::new(|_, _| Reply::Json(azure_answer("Sexual", 8))), vec![]),
+        (
+            "severity as a float",
+            Arc::new(|_, _| {
+                let mut a = azure_answer("Hate", 0);
+                a["categoriesAnalysis"][0]["severity"] = json!(0.5);
+                Reply::Json(a)
+            }),
+            vec![],
+        ),
+        (
+            "no blocklistsMatch although blocklists were named",
+            Arc::new(|_, _| {
+                let mut a = azure_answer("Hate", 0);
+                a.as_object_mut().unwrap().remove("blocklistsMatch");
+                Reply::Json(a)
+            }),
+            vec!["brand-terms".to_string()],
+        ),
+        (
+            "blocklist match without its name",
+            Arc::new(|_, _| {
+                let mut a = azure_answer("Hate", 0);
+                a["blocklistsMatch"] = json!([{"blocklistItemId": "b1", "blocklistItemText": "boots"}]);
+                Reply::Json(a)
+            }),
+            vec!["brand-terms".to_string()],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, behaviour, blocklists) in cases {
+        let server = serve(behaviour).await;
+        let o = screen(&[azure(&server, blocklists)]).await;
+        if !unavailable(&o) {
+            wrong.push(format!("{name}: {:?} {:?}", o.decision, o.reasons));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// An unknown category at severity 0 says nothing harmful: it is ignored (documented in docs/safety.md).
+#[tokio::test]
+async fn azure_unknown_category_at_zero_is_ignored() {
+    let server = serve(Arc::new(|_, _| {
+        let mut a = azure_answer("Hate", 0);
+        a["categoriesAnalysis"].as_array_mut().unwrap().push(json!({"category": "Terrorism", "severity": 0}));
+        Reply::Json(a)
+    }))
+    .await;
+    let o = screen(&[azure(&server, vec![])]).await;
+    assert_eq!(o.decision, Decision::Approved, "{:?}", o.reasons);
+}
+
+/// Answers that are not exactly what OpenAI documents, or that flag the text in a way no category shows:
+/// each must block, never approve.
+#[tokio::test]
+async fn openai_ambiguous_answers_block() {
+    let cases: Vec<(&str, Behaviour)> = vec![
+        (
+            "repeated score key, severe first",
+            Arc::new(|_, _| {
+                Reply::Text(spliced(&moderation_answer("hate", 0.0001), r#""category_scores":{"#, r#""hate":0.97,"#))
+            }),
+        ),
+        (
+            "repeated flag key, true first",
+            Arc::new(|_, _| {
+                Reply::Text(spliced(&moderation_answer("hate", 0.0001), r#""categories":{"#, r#""violence":true,"#))
+            }),
+        ),
+        (
+            "flagged with every category false",
+            Arc::new(|_, _| {
+                let mut a = moderation_answer("hate", 0.0001);
+                a["results"][0]["flagged"] = json!(true);
+                Reply::Json(a)
+            }),
+        ),
+        (
+            "second result flagged",
+            Arc::new(|_, _| {
+                let mut a = moderation_answer("hate", 0.0001);
+                let severe = moderation_answer("violence", 0.97)["results"][0].clone();
+                a["results"].as_array_mut().unwrap().push(severe);
+                Reply::Json(a)
+            }),
+        ),
+        (
+            "upper-case category next to the real one",
+            Arc::new(|_, _| {
+                let mut a = moderation_answer("hate", 0.0001);
+                a["results"][0]["category_scores"]["Hate"] = json!(0.97);
+                a["results"][0]["categories"]["Hate"] = json!(true);
+                Reply::Json(a)
+            }),
+        ),
+        (
+            "unknown severe category",
+            Arc::new(|_, _| {
+                let mut a = moderation_answer("hate", 0.0001);
+                a["results"][0]["category_scores"]["terrorism"] = json!(0.97);
+                a["results"][0]["categories"]["terrorism"] = json!(false);
+                Reply::Json(a)
+            }),
+        ),
+        (
+            "flag missing for a mapped category",
+            Arc::new(|_, _| {
+                let mut a = moderation_answer("violence", 0.4);
+                a["results"][0]["categories"].as_object_mut().unwrap().remove("violence");
+                Reply::Json(a)
+            }),
+        ),
+        (
+            "score as a string",
+            Arc::new(|_, _| {
+                let mut a = moderation_answer("hate", 0.0001);
+                a["results"][0]["category_scores"]["sexual"] = json!("0.9");
+                Reply::Json(a)
+            }),
+        ),
+        (
+            "null score for a mapped sub-category",
+            Arc::new(|_, _| {
+                let mut a = moderation_answer("hate", 0.0001);
+                a["results"][0]["category_scores"]["violence/graphic"] = Value::Null;
+                Reply::Json(a)
+            }),
+        ),
+        (
+            "no flagged field",
+            Arc::new(|_, _| {
+                let mut a = moderation_answer("hate", 0.0001);
+                a["results"][0].as_object_mut().unwrap().remove("flagged");
+                Reply::Json(a)
+            }),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, behaviour) in cases {
+        let server = serve(behaviour).await;
+        let o = screen(&[openai(&server)]).await;
+        let expected = if name == "second result flagged" { o.severities["Violence"] == 6 } else { unavailable(&o) };
+        if o.decision != Decision::Blocked || !expected {
+            wrong.push(format!("{name}: {:?} {:?}", o.decision, o.reasons));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[tokio::test]
+async fn openai_flagged_without_a_category_names_the_flag() {
+    let server = serve(Arc::new(|_, _| {
+        let mut a = moderation_answer("hate", 0.0001);
+        a["results"][0]["flagged"] = json!(true);
+        Reply::Json(a)
+    }))
+    .await;
+    let o = screen(&[openai(&server)]).await;
+    assert_eq!(o.decision, Decision::Blocked);
+    assert!(o.reasons.iter().any(|r| r.contains("flagged")), "{:?}", o.reasons);
+}
+
+/// OpenAI documents `illicit` and `illicit/violent` as nullable (models without them answer null): that is
+/// not an error, and a flagged `illicit` (no Azure category) still blocks through `flagged`.
+#[tokio::test]
+async fn openai_null_illicit_is_accepted_and_flagged_illicit_blocks() {
+    let server = serve(Arc::new(|_, _| {
+        let mut a = moderation_answer("hate", 0.0001);
+        for k in ["illicit", "illicit/violent"] {
+            a["results"][0]["category_scores"][k] = Value::Null;
+            a["results"][0]["categories"][k] = Value::Null;
+        }
+        Reply::Json(a)
+    }))
+    .await;
+    let o = screen(&[openai(&server)]).await;
+    assert_eq!(o.decision, Decision::Approved, "{:?}", o.reasons);
+    let server = serve(Arc::new(|_, _| Reply::Json(moderation_answer("illicit", 0.9)))).await;
+    let o = screen(&[openai(&server)]).await;
+    assert_eq!(o.decision, Decision::Blocked, "{:?}", o.reasons);
+    assert!(o.reasons.iter().any(|r| r.contains("flagged") && r.contains("illicit")), "{:?}", o.reasons);
 }
