@@ -127,10 +127,13 @@ pub fn describe(value: &str) -> String {
 }
 
 /// Whether a header cell is shaped like a column name rather than a customer's data: short, no email address,
-/// no number or date, nothing but letters, digits, spaces and `_ - . / ( ) #`.
+/// no number or date, nothing but letters, digits, spaces and `_ - . / ( ) # $ % & + '` (no quotes, braces,
+/// brackets or colons: JSON is not a header).
 pub fn looks_like_column_name(s: &str) -> bool {
     let s = s.trim();
-    let plain = |c: char| c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.' | '/' | '(' | ')' | '#');
+    let plain = |c: char| {
+        c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.' | '/' | '(' | ')' | '#' | '$' | '%' | '&' | '+' | '\'')
+    };
     !s.is_empty()
         && s.chars().count() <= 64
         && s.chars().any(char::is_alphabetic)
@@ -246,6 +249,7 @@ mod tests {
     fn headers_are_quoted_only_when_they_look_like_one() {
         let h = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
         assert_eq!(super::column_list(&h("CustNo,Total,order date")).as_deref(), Some("CustNo, Total, order date"));
+        assert!(super::column_list(&h("Spend ($),open %,O'Brien flag")).is_some());
         assert_eq!(super::column_list(&h("C0001,Alice Smith,alice@example.com,3")), None);
         assert_eq!(super::column_list(&h("[{\"customer_id\":\"C1\"")), None);
         let wide: Vec<String> = (0..1000).map(|i| format!("column_{i}")).collect();

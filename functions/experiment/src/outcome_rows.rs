@@ -181,8 +181,8 @@ fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink, limits: 
             ),
             // The first customer's row of a file without a header: not quoted.
             None => format!(
-                "{file}: line 1 looks like a row of customer data, not a header ({} cells, not quoted here): the \
-                 file needs a header line naming the columns customer_id, event and timestamp",
+                "{file}: line 1 does not look like a header: some of its {} cells look like customer data (not \
+                 quoted here); the file needs a header line naming the columns customer_id, event and timestamp",
                 names.len()
             ),
         }));

@@ -69,8 +69,8 @@ fn header_error(file: &str, problem: String, header: &[String]) -> StepError {
              segmentation.columns"
         )),
         None => StepError::input(format!(
-            "{file}: line 1 looks like a row of customer data, not a header ({} cells, not quoted here): the file \
-             needs a header line naming its columns ({problem}; other names can be mapped with \
+            "{file}: line 1 does not look like a header: some of its {} cells look like customer data (not quoted \
+             here); the file needs a header line naming its columns ({problem}; other names can be mapped with \
              segmentation.columns)",
             header.len()
         )),
