@@ -79,16 +79,16 @@ pub fn validate<'a>(
         return Err(("customer_id", "longer than 256 characters or has control characters".into()));
     }
     let raw_event = event.map(str::trim).filter(|s| !s.is_empty()).ok_or(("event", "missing or empty".to_string()))?;
+    // Reasons describe a refused value without quoting it (they end up in error messages and reports).
     let event = Event::parse(raw_event).ok_or_else(|| {
-        ("event", format!("{raw_event:?} is not one of delivered, open, click, convert, unsubscribe, bounce"))
+        let what = cpo_common::pii::describe(raw_event);
+        ("event", format!("not one of delivered, open, click, convert, unsubscribe, bounce ({what})"))
     })?;
     let timestamp =
         timestamp.map(str::trim).filter(|s| !s.is_empty()).ok_or(("timestamp", "missing or empty".to_string()))?;
     if !is_timestamp(timestamp) {
-        return Err((
-            "timestamp",
-            format!("{timestamp:?} is not an RFC 3339 timestamp, `YYYY-MM-DD HH:MM:SS` or a date"),
-        ));
+        let what = cpo_common::pii::describe(timestamp);
+        return Err(("timestamp", format!("not an RFC 3339 timestamp, `YYYY-MM-DD HH:MM:SS` or a date ({what})")));
     }
     Ok(EventRow { customer_id, event, timestamp })
 }

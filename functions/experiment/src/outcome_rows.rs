@@ -1,11 +1,18 @@
 //! Parsing outcomes files (CSV or JSON lines) row by row into a [`RowSink`], borrowing each row's text: no
 //! allocation for a valid row, and the rejected row's `raw` text is built only for rejected rows.
+//!
+//! A hostile file costs bounded memory and leaks nothing into messages: a header wider than
+//! [`Limits::max_columns`] or a row longer than [`Limits::max_line_bytes`] refuses the file (naming the line and
+//! the limit) before the row is read whole; a header that looks like a customer's row is not quoted; reasons
+//! describe a refused value rather than quote it (the rejected row's `raw` keeps it for the analyst).
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
-use std::io::BufRead;
+use std::io::{self, BufRead, Read};
 
 use cpo_common::model::segment::Rejected;
+use cpo_common::pii::{self, Limits};
 use cpo_common::StepError;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
@@ -50,11 +57,12 @@ impl Format {
 /// Parse one outcomes object; returns its number of rows (valid and rejected). Fails only when the file as a
 /// whole is unusable (a CSV header without the required columns) or cannot be read.
 pub fn parse<R: BufRead>(file: &str, mut input: R, sink: &mut impl RowSink) -> Result<(Format, u64), StepError> {
+    let limits = pii::limits()?;
     let head = input.fill_buf().map_err(|e| read_err(file, e))?;
     let format = Format::of(file, head);
     let rows = match format {
-        Format::Csv => parse_csv(file, input, sink)?,
-        Format::Jsonl => parse_jsonl(file, input, sink)?,
+        Format::Csv => parse_csv(file, input, sink, limits)?,
+        Format::Jsonl => parse_jsonl(file, input, sink, limits)?,
     };
     Ok((format, rows))
 }
@@ -63,17 +71,101 @@ fn read_err(file: &str, e: impl fmt::Display) -> StepError {
     StepError::internal(format!("{file}: reading failed: {e}"))
 }
 
+fn too_long(file: &str, line: u64, limits: Limits) -> StepError {
+    StepError::input(format!(
+        "{file}: line {line} is longer than the limit of {} bytes ({}; in CSV, a quote left open also joins the \
+         lines after it into one row): fix or split it, or raise the limit",
+        limits.max_line_bytes,
+        pii::MAX_LINE_BYTES_ENV
+    ))
+}
+
+/// The `csv` reader's input. Counts lines itself — the reader numbers a row from where it started looking
+/// (the `\n` of a CRLF, blank lines), not from where the row starts — and hands out at most `limit` bytes (the
+/// current row's start plus the line limit), so a row longer than that stops there instead of growing (`cut`).
+struct Tracked<R> {
+    inner: R,
+    /// Bytes handed out.
+    pos: u64,
+    limit: u64,
+    cut: bool,
+    /// Offsets and bytes of the `\n` and `\r` handed out at or after the latest row start asked about.
+    breaks: VecDeque<(u64, u8)>,
+    /// `\n`s before the first of `breaks`.
+    newlines: u64,
+}
+
+impl<R: BufRead> Read for Tracked<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let room = self.limit.saturating_sub(self.pos);
+        if room == 0 {
+            self.cut |= !self.inner.fill_buf()?.is_empty();
+            return Ok(0);
+        }
+        let n = {
+            let buf = self.inner.fill_buf()?;
+            let n = buf.len().min(out.len()).min(usize::try_from(room).unwrap_or(usize::MAX));
+            out[..n].copy_from_slice(&buf[..n]);
+            n
+        };
+        self.inner.consume(n);
+        for i in memchr::memchr2_iter(b'\n', b'\r', &out[..n]) {
+            self.breaks.push_back((self.pos + i as u64, out[i]));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> Tracked<R> {
+    /// The 1-based line of a row the reader placed at byte `at`: of the first byte from `at` on that is not a
+    /// line break. `at` never decreases from one call to the next.
+    fn line_at(&mut self, at: u64) -> u64 {
+        while let Some(&(o, b)) = self.breaks.front() {
+            if o >= at {
+                break;
+            }
+            self.newlines += u64::from(b == b'\n');
+            self.breaks.pop_front();
+        }
+        let (mut next, mut line) = (at, 1 + self.newlines);
+        for &(o, b) in &self.breaks {
+            if o != next {
+                break;
+            }
+            line += u64::from(b == b'\n');
+            next += 1;
+        }
+        line
+    }
+}
+
 fn reject(file: &str, line: u64, field: &str, reason: String, raw: String) -> Rejected {
     Rejected { file: file.to_string(), line, field: field.to_string(), reason, raw }
 }
 
-fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink) -> Result<u64, StepError> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 16).from_reader(input);
+fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink, limits: Limits) -> Result<u64, StepError> {
+    let max = limits.max_line_bytes as u64;
+    let tracked = Tracked { inner: input, pos: 0, limit: max + 2, cut: false, breaks: VecDeque::new(), newlines: 0 };
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 16).from_reader(tracked);
     let headers = match rdr.byte_headers() {
         Ok(h) => h.clone(),
         Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(read_err(file, e)),
-        Err(e) => return Err(StepError::input(format!("{file}: line 1: unreadable CSV header: {e}"))),
+        Err(e) => {
+            let e = pii::excerpt(&e.to_string(), pii::MAX_INPUT_CHARS);
+            return Err(StepError::input(format!("{file}: line 1: unreadable CSV header: {e}")));
+        }
     };
+    if headers.len() > limits.max_columns {
+        return Err(StepError::input(format!(
+            "{file}: line 1: the header has more columns than the limit of {} ({}); is line 1 a header?",
+            limits.max_columns,
+            pii::MAX_COLUMNS_ENV
+        )));
+    }
+    if rdr.get_ref().cut {
+        return Err(too_long(file, 1, limits));
+    }
     let mut names = Vec::with_capacity(headers.len());
     for (i, h) in headers.iter().enumerate() {
         let h = std::str::from_utf8(h).map_err(|e| {
@@ -83,21 +175,39 @@ fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink) -> Resul
     }
     let col = |name: &str| names.iter().position(|h| h.eq_ignore_ascii_case(name));
     let (Some(ci), Some(ei), Some(ti)) = (col("customer_id"), col("event"), col("timestamp")) else {
-        return Err(StepError::input(format!(
-            "{file}: line 1: the header must name the columns customer_id, event and timestamp (found: {})",
-            names.join(", ")
-        )));
+        return Err(StepError::input(match pii::column_list(&names) {
+            Some(found) => format!(
+                "{file}: line 1: the header must name the columns customer_id, event and timestamp (found: {found})"
+            ),
+            // The first customer's row of a file without a header: not quoted.
+            None => format!(
+                "{file}: line 1 does not look like a header: some of its {} cells look like customer data (not \
+                 quoted here); the file needs a header line naming the columns customer_id, event and timestamp",
+                names.len()
+            ),
+        }));
     };
     let column = |i: usize| names.get(i).map(String::as_str).filter(|n| !n.is_empty()).unwrap_or("row");
     let mut record = csv::ByteRecord::new();
     let mut rows = 0u64;
     loop {
-        let before = rdr.position().line();
-        match rdr.read_byte_record(&mut record) {
+        let at = rdr.position().byte();
+        // The row and its terminator, after the `\n` of a CRLF the reader may still stand on.
+        rdr.get_mut().limit = at + max + 3;
+        let read = rdr.read_byte_record(&mut record);
+        if rdr.get_ref().cut {
+            let start = match &read {
+                Ok(true) => record.position().map_or(at, |p| p.byte()),
+                Err(e) => e.position().map_or(at, |p| p.byte()),
+                Ok(false) => at,
+            };
+            return Err(too_long(file, rdr.get_mut().line_at(start), limits));
+        }
+        match read {
             Ok(false) => break,
             Ok(true) => {
                 rows += 1;
-                let line = record.position().map(|p| p.line()).unwrap_or(before);
+                let line = rdr.get_mut().line_at(record.position().map_or(at, |p| p.byte()));
                 let mut fields: [Option<&str>; 3] = [None; 3];
                 let mut not_utf8 = None;
                 for (i, f) in record.iter().enumerate() {
@@ -128,8 +238,9 @@ fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink) -> Resul
             // Byte records with flexible lengths fail only when the input cannot be read.
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(read_err(file, e)),
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(before);
+                let line = rdr.get_mut().line_at(e.position().map_or(at, |p| p.byte()));
                 rows += 1;
+                let e = pii::excerpt(&e.to_string(), pii::MAX_INPUT_CHARS);
                 sink.rejected(reject(file, line, "row", format!("unreadable CSV: {e}"), String::new()));
                 break;
             }
@@ -138,17 +249,27 @@ fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink) -> Resul
     Ok(rows)
 }
 
-fn parse_jsonl<R: BufRead>(file: &str, mut input: R, sink: &mut impl RowSink) -> Result<u64, StepError> {
+fn parse_jsonl<R: BufRead>(
+    file: &str,
+    mut input: R,
+    sink: &mut impl RowSink,
+    limits: Limits,
+) -> Result<u64, StepError> {
     let mut buf = Vec::with_capacity(256);
     let mut n = 0u64;
     let mut rows = 0u64;
+    // A line, its `\r\n` and one byte more: a longer line is refused after reading this much of it.
+    let most = limits.max_line_bytes as u64 + 3;
     loop {
         buf.clear();
-        if input.read_until(b'\n', &mut buf).map_err(|e| read_err(file, e))? == 0 {
+        if (&mut input).take(most).read_until(b'\n', &mut buf).map_err(|e| read_err(file, e))? == 0 {
             break;
         }
         n += 1;
         let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if line.strip_suffix(b"\r").unwrap_or(line).len() > limits.max_line_bytes {
+            return Err(too_long(file, n, limits));
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -159,7 +280,7 @@ fn parse_jsonl<R: BufRead>(file: &str, mut input: R, sink: &mut impl RowSink) ->
                 Ok(row) => sink.valid(n, row),
                 Err((field, reason)) => sink.rejected(reject(file, n, field, reason, raw())),
             },
-            Err(e) => sink.rejected(reject(file, n, "row", format!("not a JSON object: {e}"), raw())),
+            Err(e) => sink.rejected(reject(file, n, "row", pii::json_reason(&e), raw())),
         }
     }
     Ok(rows)
@@ -379,5 +500,117 @@ mod tests {
         assert_eq!(Format::of("a.csv", b"{"), Format::Csv);
         assert_eq!(Format::of("a.txt", b"  \n{\"a\":1}"), Format::Jsonl);
         assert_eq!(Format::of("a.txt", b"customer_id"), Format::Csv);
+    }
+
+    /// Anything shaped like an address: `x@y.z`.
+    fn has_email(s: &str) -> bool {
+        s.match_indices('@').any(|(i, _)| {
+            let before = s[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || "._%+-".contains(c));
+            let domain: String =
+                s[i + 1..].chars().take_while(|c| c.is_alphanumeric() || *c == '.' || *c == '-').collect();
+            before && domain.contains('.')
+        })
+    }
+
+    /// A file-level refusal: the file and line named, short, no address, none of `secrets`.
+    fn refused(file: &str, body: &[u8], line: &str, secrets: &[&str]) -> String {
+        let e = parse(file, body, &mut Collect::default()).expect_err("the file must be refused");
+        let m = e.message;
+        assert_eq!(e.kind, cpo_common::ErrorKind::InputInvalid, "{}", &m[..m.len().min(300)]);
+        assert!(m.chars().count() <= 600, "{} chars: {}", m.len(), &m[..300]);
+        assert!(m.contains(file) && m.contains(line), "{m}");
+        assert!(!has_email(&m), "{m}");
+        for s in secrets {
+            assert!(!m.contains(s), "{s:?} in {m}");
+        }
+        m
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_without_quoting_them() {
+        // No header: the first customer's row is not quoted.
+        let body = "C0001,alice.smith@example.com,open,2026-11-25\nC0002,bob@example.com,click,2026-11-25\n";
+        let m = refused("o/drop.csv", body.as_bytes(), "line 1", &["alice", "C0001", "bob"]);
+        assert!(m.contains("header"), "{m}");
+        // JSON lines named .csv: the first object is not a header.
+        let mut body = String::new();
+        for i in 0..100 {
+            let cc: Vec<String> = (0..30).map(|j| format!("\"cc{j}@example.com\"")).collect();
+            body.push_str(&format!(
+                "{{\"customer_id\":\"C{i}\",\"email\":\"u{i}@example.com\",\"cc\":[{}],\"event\":\"open\",\
+                 \"timestamp\":\"2026-11-25\"}}\n",
+                cc.join(",")
+            ));
+        }
+        refused("o/export.csv", body.as_bytes(), "line 1", &["cc1", "u0"]);
+        // A million columns, and a 50 MB first line.
+        let mut wide = String::from("customer_id,event,timestamp");
+        for i in 0..1_000_000 {
+            wide.push_str(&format!(",c{i}"));
+        }
+        wide.push_str("\nC1,open,2026-11-25\n");
+        let t = std::time::Instant::now();
+        let m = refused("o/wide.csv", wide.as_bytes(), "line 1", &["c99999"]);
+        assert!(m.contains("columns") && m.contains("4096"), "{m}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+        let long = format!("customer_id,event,timestamp,{}\nC1,open,2026-11-25\n", "x".repeat(50 << 20));
+        let m = refused("o/long.csv", long.as_bytes(), "line 1", &["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]);
+        assert!(m.contains("1048576 bytes"), "{m}");
+    }
+
+    #[test]
+    fn long_rows_are_refused_before_they_are_read_whole() {
+        let big = "y".repeat(50 << 20);
+        let cases = [
+            ("o/a.csv", format!("customer_id,event,timestamp\nC1,open,2026-11-25\nC2,{big},2026-11-25\n")),
+            ("o/b.csv", format!("customer_id,event,timestamp\nC1,open,2026-11-25\nC2,\"open{}\n", "ab\n".repeat(1 << 20))),
+            ("o/c.jsonl", format!("{{\"customer_id\":\"C1\",\"event\":\"open\",\"timestamp\":\"2026-11-25\"}}\n{{\"customer_id\":\"C2\",\"event\":\"{big}\"}}\n")),
+        ];
+        for (file, body) in cases {
+            let m = refused(
+                file,
+                body.as_bytes(),
+                if file.ends_with("jsonl") { "line 2" } else { "line 3" },
+                &["yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"],
+            );
+            assert!(m.contains("1048576 bytes"), "{file}: {m}");
+        }
+    }
+
+    #[test]
+    fn rejected_rows_describe_values_without_quoting_them() {
+        let csv = "customer_id,event,timestamp\n\
+                   C1,alice.smith@example.com,2026-11-25\n\
+                   C2,open,Alice Smith\n\
+                   C3,Bob Jones,2026-11-25\n\
+                   C4,open,bob@example.com\n";
+        let jsonl = "\"carol.jones@example.com\"\n\
+                     {\"customer_id\":\"C5\",\"event\":\"dave@example.com\",\"timestamp\":\"2026-11-25\"}\n\
+                     {\"customer_id\":\"C6\",\"event\":\"open\",\"timestamp\":\"Erin Stone\"}\n\
+                     {\"customer_id\":\"C7\",\"event\":[\"frank@example.com\"],\"timestamp\":\"2026-11-25\"}\n\
+                     {\"customer_id\":\"C8\",\"event\":\"open\",\"timestamp\":\"2026-11-25\",\"x\":}\n";
+        for (file, body, n) in [("o/r.csv", csv, 4), ("o/r.jsonl", jsonl, 5)] {
+            let mut sink = Collect::default();
+            parse(file, body.as_bytes(), &mut sink).unwrap();
+            let rejected: Vec<Rejected> = sink.rows.into_iter().filter_map(|(_, r)| r.err()).collect();
+            assert_eq!(rejected.len(), n, "{file}: {rejected:?}");
+            for r in &rejected {
+                assert!(r.reason.chars().count() <= 200, "{r:?}");
+                assert!(!has_email(&r.reason), "{r:?}");
+                for s in ["Alice", "Bob", "Erin", "frank", "carol", "dave"] {
+                    assert!(!r.reason.contains(s), "{r:?}");
+                }
+            }
+        }
+    }
+
+    /// Lines are where the rows are: after CRLF terminators, blank lines and quoted newlines alike.
+    #[test]
+    fn csv_lines_count_crlf_blank_lines_and_quoted_newlines() {
+        let body = "customer_id,event,timestamp\r\nC1,open,2026-11-25\r\nC2,nope,2026-11-25\r\n\r\n\n\
+                    \"C\n3\",open,2026-11-25\r\nC4,open,2026-11-25\nC5,click,2026-11-25";
+        let (_, rows) = collect("o.csv", body);
+        let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(lines, vec![2, 3, 6, 8, 9]);
     }
 }

@@ -392,6 +392,9 @@ fn run_piece(
             Err(_) => {}
         }
     }
+    if let Some(line) = rows.too_long() {
+        return Err(crate::source::too_long(&input.file, line, crate::source::limits().max_line_bytes));
+    }
     if out.count != p.members {
         return Err(StepError::internal(format!(
             "segment output pass: {} members where the analysis counted {} (rows from {})",
@@ -576,6 +579,9 @@ pub async fn transactions(
             }
             Err(b) => w.reject(&meta, &b, rows.raw(&meta))?,
         }
+    }
+    if let Some(line) = rows.too_long() {
+        return Err(crate::source::too_long(w.file, line, crate::source::limits().max_line_bytes));
     }
     Ok(())
 }

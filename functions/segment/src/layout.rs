@@ -3,7 +3,7 @@
 //! every shard, reads rows the same way.
 
 use cpo_common::config::Segmentation;
-use cpo_common::StepError;
+use cpo_common::{pii, StepError};
 
 /// Aggregate rows (the old system's schema) or one row per order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,6 +59,24 @@ pub struct Layout {
     pub typical: Vec<usize>,
 }
 
+/// The error for a header without the columns a format needs: its names when every cell looks like a column
+/// name (at most [`pii::MAX_INPUT_CHARS`] characters of them); when some cell does not, the line is likely the
+/// first customer of a file without a header, and no message may quote it.
+fn header_error(file: &str, problem: String, header: &[String]) -> StepError {
+    match pii::column_list(header) {
+        Some(names) => StepError::input(format!(
+            "{file}: line 1: {problem}; header is [{names}] — rename the columns or map them with \
+             segmentation.columns"
+        )),
+        None => StepError::input(format!(
+            "{file}: line 1 does not look like a header: some of its {} cells look like customer data (not quoted \
+             here); the file needs a header line naming its columns ({problem}; other names can be mapped with \
+             segmentation.columns)",
+            header.len()
+        )),
+    }
+}
+
 impl Layout {
     pub fn format(&self) -> Format {
         match self.fields {
@@ -106,14 +124,13 @@ impl Layout {
                 } else if missing(&TRANSACTION_COLUMNS).is_empty() {
                     Format::Transactions
                 } else {
-                    return Err(StepError::input(format!(
-                        "{file}: line 1: the header has neither the customers columns (missing: {}) nor the \
-                         transactions columns (missing: {}); header is [{}] — rename the columns or map them \
-                         with segmentation.columns",
+                    let problem = format!(
+                        "the header has neither the customers columns (missing: {}) nor the transactions columns \
+                         (missing: {})",
                         missing(&CUSTOMER_COLUMNS).join(", "),
                         missing(&TRANSACTION_COLUMNS).join(", "),
-                        header.join(", ")
-                    )));
+                    );
+                    return Err(header_error(file, problem, &header));
                 }
             }
             other => {
@@ -128,12 +145,8 @@ impl Layout {
         };
         let absent = missing(required);
         if !absent.is_empty() {
-            return Err(StepError::input(format!(
-                "{file}: line 1: header is missing required {} column(s): {}; header is [{}]",
-                format.name(),
-                absent.join(", "),
-                header.join(", ")
-            )));
+            let problem = format!("header is missing required {} column(s): {}", format.name(), absent.join(", "));
+            return Err(header_error(file, problem, &header));
         }
         // `find` succeeded for every required column just above.
         let at = |c: &str| find(c).unwrap_or(usize::MAX);
@@ -159,6 +172,7 @@ impl Layout {
         let mut seen = std::collections::BTreeSet::new();
         for (i, h) in header.iter().enumerate() {
             if !h.trim().is_empty() && !seen.insert(h.trim().to_ascii_lowercase()) && used.contains(&i) {
+                let h = pii::excerpt(h.trim(), 40);
                 return Err(StepError::input(format!("{file}: line 1: column {h:?} appears more than once")));
             }
         }

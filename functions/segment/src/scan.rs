@@ -41,6 +41,18 @@ pub struct Scan {
     pub fast: bool,
     /// Newlines in the slice (fast path), for numbering the lines of the slice that follows.
     newlines: u64,
+    /// The line of a row longer than the line limit: the scan stopped there and the file must be refused.
+    pub too_long: Option<u64>,
+}
+
+impl Scan {
+    /// The file's refusal when a row was longer than the line limit (`file` names the input).
+    pub fn check(&self, file: &str) -> Result<(), StepError> {
+        match self.too_long {
+            Some(line) => Err(crate::source::too_long(file, line, crate::source::limits().max_line_bytes)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A rejected row as an error message quotes it.
@@ -149,6 +161,7 @@ fn scan_rows(mut rows: Rows<'_>, len: usize, layout: &Layout, run_date: NaiveDat
                 }
             }
             out.newlines = rows.newlines();
+            out.too_long = rows.too_long();
         }
         Fields::Transactions { .. } => {
             let mut tx = TxScan::default();
@@ -190,6 +203,7 @@ fn scan_rows(mut rows: Rows<'_>, len: usize, layout: &Layout, run_date: NaiveDat
             }
             tx.as_of = as_of;
             out.tx = Some(tx);
+            out.too_long = rows.too_long();
         }
     }
     out
@@ -288,6 +302,11 @@ fn join_chunks(scans: Vec<Scan>, origin: Origin) -> Scan {
     out.table.reserve(total);
     let mut shift = origin.first_line + out.newlines;
     for mut s in it {
+        if out.too_long.is_some() {
+            // The chunks after a refused row do not count.
+            break;
+        }
+        out.too_long = s.too_long.map(|l| l + shift);
         let before = out.table.len() as u64;
         s.table.lines.iter_mut().for_each(|l| *l += shift);
         for c in &mut s.checkpoints {

@@ -156,7 +156,7 @@ async fn plan(ctx: &Ctx, input: &StepInput, run: &RunInput) -> Result<StepOutput
         )));
     }
     let target = input.extra.get("shard_bytes").and_then(|v| v.as_u64()).unwrap_or(DEFAULT_SHARD_BYTES).max(1);
-    let shards: Vec<ShardDesc> = shard_bounds(&buf, layout.encoding, &layout.header, target)
+    let shards: Vec<ShardDesc> = shard_bounds(key.as_str(), &buf, layout.encoding, &layout.header, target)?
         .into_iter()
         .enumerate()
         .map(|(shard, (start, end, first_line))| ShardDesc { shard, start, end, first_line })
@@ -179,6 +179,7 @@ async fn sketch(ctx: &Ctx, run: &RunInput, s: usize) -> Result<StepOutput, StepE
     let (part, origin) = slice(&buf, d)?;
     drop(buf);
     let sc = scan_par(part, Arc::new(plan.layout), origin, run.date, run.config.as_of).await?;
+    sc.check(&plan.file)?;
     let rows = sc.rows;
     let sk = Sketch {
         rows: sc.rows,

@@ -54,6 +54,8 @@ impl WithSegments for StepOutput {
 /// The input object and the layout of its rows.
 pub async fn open(ctx: &Ctx, run: &RunInput) -> Result<(Key, bytes::Bytes, Layout), StepError> {
     let key = Key::new(run.input.key.clone()).map_err(|e| StepError::input(e.to_string()))?;
+    // An invalid limit setting fails here, before anything is read.
+    cpo_common::pii::limits()?;
     let buf = ctx.store.get(&key).await.map_err(|e| match e {
         cpo_common::StoreError::NotFound { .. } => StepError::input(format!("{key}: input object not found")),
         e => e.into(),
@@ -120,6 +122,7 @@ pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
     let layout = Arc::new(layout);
     let t_read = t0.elapsed();
     let sc = scan_par(buf.clone(), layout.clone(), Origin::WHOLE, run.date, run.config.as_of).await?;
+    sc.check(file)?;
     let t_scan = t0.elapsed();
     let first_bad = sc.first_bad.iter().map(ToString::to_string).collect();
     let (rows, format) = (sc.rows, layout.format());

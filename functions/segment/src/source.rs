@@ -1,7 +1,14 @@
 //! Rows of the input, streamed from a byte slice (the whole object, or one shard of it): CSV through the
 //! `csv` crate (UTF-8 BOM, CRLF, quoted fields, a missing final newline), or JSON lines turned into the same
 //! `ByteRecord` shape so validation is written once. Every row keeps its 1-based line number and raw text.
+//!
+//! A hostile file costs bounded memory: the header may have at most [`Limits::max_columns`] columns and a row
+//! at most [`Limits::max_line_bytes`] bytes, checked before the row is split into fields (a longer row stops
+//! the reading, and the step refuses the file naming the line). Errors quote no customer data.
 
+use std::io;
+
+use cpo_common::pii::{self, json_reason, Limits};
 use cpo_common::StepError;
 use csv::ByteRecord;
 
@@ -9,32 +16,96 @@ use crate::layout::Encoding;
 
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The encoding and header of a file, read from its first line.
+/// The process's limits ([`pii::limits`]); an invalid setting was refused when the step opened its input.
+pub fn limits() -> Limits {
+    pii::limits().unwrap_or_default()
+}
+
+/// The error for a row longer than the line limit (`line` is where it starts).
+pub fn too_long(file: &str, line: u64, max_line_bytes: usize) -> StepError {
+    StepError::input(format!(
+        "{file}: line {line} is longer than the limit of {max_line_bytes} bytes ({}; in CSV, a quote left open \
+         also joins the lines after it into one row): fix or split it, or raise the limit",
+        pii::MAX_LINE_BYTES_ENV
+    ))
+}
+
+fn too_wide(file: &str, line: u64, max_columns: usize) -> StepError {
+    StepError::input(format!(
+        "{file}: line {line}: the header has more columns than the limit of {max_columns} ({}); is line {line} a \
+         header?",
+        pii::MAX_COLUMNS_ENV
+    ))
+}
+
+/// The end of the first line of `buf` (terminator excluded) when it is at most `max` bytes long.
+fn first_line_end(buf: &[u8], max: usize) -> Option<usize> {
+    let window = &buf[..buf.len().min(max.saturating_add(2))];
+    let end = match memchr_nl(window) {
+        Some(i) => i,
+        None if window.len() == buf.len() => buf.len(),
+        None => return None,
+    };
+    let content = if end > 0 && buf[end - 1] == b'\r' { end - 1 } else { end };
+    (content <= max).then_some(content)
+}
+
+/// The encoding and header of a file, read from its first line, within the process's [`limits`].
 pub fn sniff(file: &str, buf: &[u8]) -> Result<(Encoding, Vec<String>), StepError> {
+    sniff_with(file, buf, limits())
+}
+
+/// [`sniff`] within `limits`: a first line longer than the line limit, or a header wider than the column
+/// limit, is refused after reading at most the line limit's bytes.
+pub fn sniff_with(file: &str, buf: &[u8], limits: Limits) -> Result<(Encoding, Vec<String>), StepError> {
     let body = buf.strip_prefix(BOM).unwrap_or(buf);
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
+    let Some(first) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
         return Err(StepError::input(format!("{file}: the file is empty (no header, no rows)")));
-    }
-    let first = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
-    if body[first] == b'{' {
-        let end = memchr_nl(&body[first..]).map(|e| first + e).unwrap_or(body.len());
-        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body[first..end])
-            .map_err(|e| StepError::input(format!("{file}: line 1: not a JSON object: {e}")))?;
+    };
+    let max = limits.max_line_bytes;
+    // Blank lines before the header count.
+    let line = 1 + memchr::memchr_iter(b'\n', &body[..first]).count() as u64;
+    let rest = &body[first..];
+    if rest[0] == b'{' {
+        let end = first_line_end(rest, max).ok_or_else(|| too_long(file, line, max))?;
+        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&rest[..end])
+            .map_err(|e| StepError::input(format!("{file}: line {line}: {}", json_reason(&e))))?;
+        if obj.len() > limits.max_columns {
+            return Err(too_wide(file, line, limits.max_columns));
+        }
         return Ok((Encoding::Jsonl, obj.keys().cloned().collect()));
     }
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
+    // The header as the csv reader sees it (a quoted name may hold a newline), from at most the line limit's
+    // bytes: a longer header is cut there, and refused once its width is known to be within the limit.
+    let window = &body[..body.len().min(first + max.saturating_add(2))];
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(window);
     let mut rec = ByteRecord::new();
     match rdr.read_byte_record(&mut rec) {
         Ok(true) => {}
         Ok(false) => return Err(StepError::input(format!("{file}: the file is empty (no header, no rows)"))),
-        Err(e) => return Err(StepError::input(format!("{file}: line 1: unreadable header: {e}"))),
+        Err(e) => {
+            let e = pii::excerpt(&e.to_string(), pii::MAX_INPUT_CHARS);
+            return Err(StepError::input(format!("{file}: line {line}: unreadable header: {e}")));
+        }
+    }
+    if rec.len() > limits.max_columns {
+        return Err(too_wide(file, line, limits.max_columns));
+    }
+    // The header's bytes, terminator excluded (all of the window when the header was cut at its end).
+    let read = (rdr.position().byte() as usize).clamp(first, window.len());
+    let mut used = &window[first..read];
+    while let [rest @ .., b'\n' | b'\r'] = used {
+        used = rest;
+    }
+    if used.len() > max {
+        return Err(too_long(file, line, max));
     }
     let header = rec
         .iter()
         .map(|f| {
             std::str::from_utf8(f)
                 .map(|s| s.trim().to_string())
-                .map_err(|_| StepError::input(format!("{file}: line 1: the header is not valid UTF-8")))
+                .map_err(|_| StepError::input(format!("{file}: line {line}: the header is not valid UTF-8")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((Encoding::Csv, header))
@@ -106,6 +177,11 @@ impl<'r> Rec<'r> {
         (0..self.len()).find(|&i| self.str(i).is_none())
     }
 
+    /// Every field's bytes at once (on the fast path with the separators between them).
+    pub fn bytes(&self) -> &'r [u8] {
+        self.data
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &'r [u8]> + '_ {
         self.spans.iter().map(|&(s, e)| &self.data[s..e])
     }
@@ -121,6 +197,33 @@ pub struct Rows<'a> {
     /// Field spans of the current row (into `buf` on the fast path, into `rec` otherwise).
     spans: Vec<(usize, usize)>,
     rec: ByteRecord,
+    /// Bytes a row may have (its terminator not counted).
+    max_line: usize,
+    /// The line of a row longer than `max_line`; reading stopped there.
+    too_long: Option<u64>,
+}
+
+/// The `csv` reader's input: at most `limit` bytes of `buf` (the current row's start plus the line limit), so
+/// a row the reader would otherwise grow without end (a quote left open) stops there; `cut` tells it did.
+struct Capped<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    limit: usize,
+    cut: bool,
+}
+
+impl io::Read for Capped<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let end = self.buf.len().min(self.limit);
+        if self.pos >= end {
+            self.cut |= self.pos < self.buf.len();
+            return Ok(0);
+        }
+        let n = out.len().min(end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 enum Inner<'a> {
@@ -131,7 +234,7 @@ enum Inner<'a> {
         line: u64,
         row: (usize, usize),
     },
-    Csv(Box<csv::Reader<&'a [u8]>>),
+    Csv(Box<csv::Reader<Capped<'a>>>),
     Jsonl {
         pos: usize,
         line: u64,
@@ -184,16 +287,27 @@ impl<'a> Rows<'a> {
                     .has_headers(origin.has_header)
                     .flexible(true)
                     .buffer_capacity(1 << 16)
-                    .from_reader(buf),
+                    .from_reader(Capped { buf, pos: 0, limit: 0, cut: false }),
             )),
             Encoding::Jsonl => Inner::Jsonl { pos: 0, line: 0 },
         };
         // The header of a JSON lines file is its first object's keys; that object is also the first row.
-        let mut rows = Rows { buf, origin, inner, header: header.to_vec(), spans: Vec::new(), rec: ByteRecord::new() };
+        let mut rows = Rows {
+            buf,
+            origin,
+            inner,
+            header: header.to_vec(),
+            spans: Vec::new(),
+            rec: ByteRecord::new(),
+            max_line: limits().max_line_bytes,
+            too_long: None,
+        };
         if origin.has_header {
             // Consume the header so positions of data rows are right; its content was read by `sniff`.
+            let max = rows.max_line;
             match &mut rows.inner {
                 Inner::Csv(r) => {
+                    r.get_mut().limit = max.saturating_add(2);
                     let _ = r.byte_headers();
                 }
                 Inner::Fast { .. } => {
@@ -203,6 +317,17 @@ impl<'a> Rows<'a> {
             }
         }
         rows
+    }
+
+    /// Rows longer than `max_line` bytes stop the reading (the default is the process's [`limits`]).
+    pub fn max_line(mut self, max_line: usize) -> Self {
+        self.max_line = max_line;
+        self
+    }
+
+    /// The line of a row longer than the line limit: reading stopped before it (the file must be refused).
+    pub fn too_long(&self) -> Option<u64> {
+        self.too_long
     }
 
     /// Whether rows are split by the quote-free fast path.
@@ -259,6 +384,11 @@ impl<'a> Rows<'a> {
             Some(i) => (start + i, start + i + 1, start + i),
             None => (buf.len(), buf.len(), buf.len()),
         };
+        if content_end - start > self.max_line {
+            self.too_long = Some(self.origin.first_line + *line);
+            *pos = buf.len();
+            return None;
+        }
         // The next call passes (and counts) the newline.
         *pos = next;
         *row = (start, content_end);
@@ -287,39 +417,74 @@ impl<'a> Rows<'a> {
         if self.is_fast() {
             return self.next_fast();
         }
+        if self.too_long.is_some() {
+            return None;
+        }
+        let max_line = self.max_line;
         let meta = match &mut self.inner {
             Inner::Fast { .. } => return None,
-            Inner::Csv(r) => match r.read_byte_record(&mut self.rec) {
-                Ok(true) => {
-                    let pos = self.rec.position().cloned().unwrap_or_else(csv::Position::new);
-                    let end = r.position().byte();
-                    // After a CRLF the reader places the next record at the '\n'; skip terminators.
-                    let (mut start, mut line) = (pos.byte(), pos.line());
+            Inner::Csv(r) => {
+                let before = (r.position().byte(), r.position().line());
+                // The row and its terminator, after the `\n` of a CRLF the reader may still stand on.
+                r.get_mut().limit = (before.0 as usize).saturating_add(max_line).saturating_add(3);
+                let read = r.read_byte_record(&mut self.rec);
+                if r.get_ref().cut {
+                    let (mut start, mut line) = match &read {
+                        Ok(true) => self.rec.position().map_or(before, |p| (p.byte(), p.line())),
+                        Ok(false) => before,
+                        Err(e) => e.position().map_or(before, |p| (p.byte(), p.line())),
+                    };
                     while let Some(b @ (b'\r' | b'\n')) = self.buf.get(start as usize) {
                         line += (*b == b'\n') as u64;
                         start += 1;
                     }
-                    RowMeta {
-                        line: self.origin.first_line + line - 1,
-                        start: self.origin.first_byte + start,
-                        end: self.origin.first_byte + end,
-                        decode_error: None,
-                    }
-                }
-                Ok(false) => return None,
-                // Reading from memory cannot fail on I/O; a CSV error ends the rows like the end of input would
-                // be wrong, so report it as a row that failed to decode.
-                Err(e) => {
-                    let (line, byte) = e.position().map(|p| (p.line(), p.byte())).unwrap_or((0, 0));
+                    self.too_long = Some(self.origin.first_line + line.saturating_sub(1));
                     self.rec.clear();
-                    RowMeta {
-                        line: self.origin.first_line + line.saturating_sub(1),
-                        start: self.origin.first_byte + byte,
-                        end: self.origin.first_byte + r.position().byte(),
-                        decode_error: Some(e.to_string()),
+                    return None;
+                }
+                match read {
+                    Ok(true) => {
+                        let pos = self.rec.position().cloned().unwrap_or_else(csv::Position::new);
+                        let end = r.position().byte();
+                        // After a CRLF the reader places the next record at the '\n'; skip terminators.
+                        let (mut start, mut line) = (pos.byte(), pos.line());
+                        while let Some(b @ (b'\r' | b'\n')) = self.buf.get(start as usize) {
+                            line += (*b == b'\n') as u64;
+                            start += 1;
+                        }
+                        let line = self.origin.first_line + line - 1;
+                        // Within the cap, the row may still exceed the limit by its terminator's bytes.
+                        let mut raw = self.buf.get(start as usize..end as usize).unwrap_or_default();
+                        while let [rest @ .., b'\n' | b'\r'] = raw {
+                            raw = rest;
+                        }
+                        if raw.len() > max_line {
+                            self.too_long = Some(line);
+                            self.rec.clear();
+                            return None;
+                        }
+                        RowMeta {
+                            line,
+                            start: self.origin.first_byte + start,
+                            end: self.origin.first_byte + end,
+                            decode_error: None,
+                        }
+                    }
+                    Ok(false) => return None,
+                    // Reading from memory cannot fail on I/O; a CSV error ends the rows like the end of input would
+                    // be wrong, so report it as a row that failed to decode.
+                    Err(e) => {
+                        let (line, byte) = e.position().map(|p| (p.line(), p.byte())).unwrap_or((0, 0));
+                        self.rec.clear();
+                        RowMeta {
+                            line: self.origin.first_line + line.saturating_sub(1),
+                            start: self.origin.first_byte + byte,
+                            end: self.origin.first_byte + r.position().byte(),
+                            decode_error: Some(pii::excerpt(&e.to_string(), pii::MAX_INPUT_CHARS)),
+                        }
                     }
                 }
-            },
+            }
             Inner::Jsonl { pos, line } => loop {
                 if *pos >= self.buf.len() {
                     return None;
@@ -330,6 +495,12 @@ impl<'a> Rows<'a> {
                 *pos += len;
                 *line += 1;
                 let text = &rest[..len];
+                let content = text.strip_suffix(b"\n").unwrap_or(text);
+                if content.strip_suffix(b"\r").unwrap_or(content).len() > max_line {
+                    self.too_long = Some(self.origin.first_line + *line - 1);
+                    *pos = self.buf.len();
+                    return None;
+                }
                 if text.iter().all(|b| b.is_ascii_whitespace()) {
                     continue;
                 }
@@ -351,7 +522,7 @@ impl<'a> Rows<'a> {
                         }
                         break meta(None);
                     }
-                    Err(e) => break meta(Some(format!("not a JSON object: {e}"))),
+                    Err(e) => break meta(Some(json_reason(&e))),
                 }
             },
         };
@@ -362,8 +533,15 @@ impl<'a> Rows<'a> {
 }
 
 /// Record-aligned byte ranges of about `target` bytes each (the sharded mode's plan). Scans the rows with
-/// the same reader as the passes, so a quoted field spanning lines never splits a shard.
-pub fn shard_bounds(buf: &[u8], encoding: Encoding, header: &[String], target: u64) -> Vec<(u64, u64, u64)> {
+/// the same reader as the passes, so a quoted field spanning lines never splits a shard; a row longer than
+/// the line limit refuses the file (`file` names it).
+pub fn shard_bounds(
+    file: &str,
+    buf: &[u8],
+    encoding: Encoding,
+    header: &[String],
+    target: u64,
+) -> Result<Vec<(u64, u64, u64)>, StepError> {
     let mut rows = Rows::new(buf, encoding, header, Origin::WHOLE);
     let mut out = Vec::new();
     let mut cur: Option<(u64, u64)> = None;
@@ -376,10 +554,13 @@ pub fn shard_bounds(buf: &[u8], encoding: Encoding, header: &[String], target: u
         }
         last_end = m.end;
     }
+    if let Some(line) = rows.too_long() {
+        return Err(too_long(file, line, rows.max_line));
+    }
     if let Some((start, line)) = cur {
         out.push((start, last_end.max(start), line));
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -431,7 +612,7 @@ mod tests {
     fn shards_cover_the_rows_once() {
         let buf = b"id,v\n1,\"a\nb\"\n2,c\n3,d\n4,e";
         let (enc, header) = sniff("f", buf).unwrap();
-        let bounds = shard_bounds(buf, enc, &header, 6);
+        let bounds = shard_bounds("f", buf, enc, &header, 6).unwrap();
         let mut seen = vec![];
         for (i, (s, e, line)) in bounds.iter().enumerate() {
             let origin = Origin { has_header: i == 0, first_line: if i == 0 { 1 } else { *line }, first_byte: 0 };
@@ -516,5 +697,54 @@ mod tests {
                 assert_eq!(read(slice, origin, true).0, read(slice, origin, false).0, "case {case}");
             }
         }
+    }
+
+    /// Rows up to the line limit are read; a longer one stops the reading at its line, on every path.
+    #[test]
+    fn rows_longer_than_the_limit_stop_the_reading() {
+        let lim = 12;
+        let ok = "C1,aaaaaaaaa"; // 12 bytes
+        let long = "C2,aaaaaaaaaa"; // 13 bytes
+        let quoted_ok = "C1,\"aaaaaaa\""; // 12 bytes
+        let quoted_long = "C2,\"a\naaaaaa\""; // 13 bytes over two lines
+        let jsonl = |v: &str| format!("{{\"id\":\"{v}\"}}");
+        let cases: [(Encoding, String, Option<u64>); 8] = [
+            (Encoding::Csv, format!("id,v\n{ok}\r\n{ok}\n"), None),
+            (Encoding::Csv, format!("id,v\n{ok}\n\n{long}\n{ok}\n"), Some(4)),
+            (Encoding::Csv, format!("id,v\r\n{quoted_ok}\r\n\r\n{quoted_ok}"), None),
+            (Encoding::Csv, format!("id,v\r\n{quoted_ok}\r\n\r\n{quoted_long}\r\n{ok}"), Some(4)),
+            (Encoding::Csv, format!("id,v\n{ok}\n\"{}\n", "a\n".repeat(20)), Some(3)),
+            (Encoding::Jsonl, format!("{}\r\n{}\n", jsonl("aaa"), jsonl("bbb")), None),
+            (Encoding::Jsonl, format!("{}\n\n{}\n", jsonl("aaa"), jsonl("bbbb")), Some(3)),
+            (Encoding::Jsonl, format!("{}\n{}", jsonl("aaa"), "x".repeat(100)), Some(2)),
+        ];
+        for (enc, body, want) in cases {
+            let header = vec!["id".to_string(), "v".to_string()];
+            let mut rows = Rows::new(body.as_bytes(), enc, &header, Origin::WHOLE).max_line(lim);
+            let mut lines = vec![];
+            while let Some(m) = rows.next() {
+                lines.push(m.line);
+            }
+            assert_eq!(rows.too_long(), want, "{body:?}: rows read {lines:?}");
+            assert!(lines.iter().all(|l| want.is_none_or(|w| *l < w)), "{body:?}: {lines:?}");
+        }
+    }
+
+    #[test]
+    fn headers_within_the_limits() {
+        let limits = Limits { max_columns: 3, max_line_bytes: 12 };
+        assert!(sniff_with("f", b"id,v,w\r\nC1,1,2\n", limits).is_ok());
+        assert!(sniff_with("f", b"\n\nid_column,v\nC1,1\n", limits).is_ok());
+        let e = sniff_with("f", b"id,v,w,x\nC1,1,2,3\n", limits).unwrap_err().message;
+        assert!(e.contains("f: line 1") && e.contains("limit of 3"), "{e}");
+        let e = sniff_with("f", b"\nid_column,vwx\nC1,1\n", limits).unwrap_err().message;
+        assert!(e.contains("f: line 2 is longer than the limit of 12 bytes"), "{e}");
+        let e = sniff_with("f", b"\"id\nvvvv\",w,x\nC1,1\n", Limits { max_columns: 9, ..limits }).unwrap_err().message;
+        assert!(e.contains("line 1 is longer"), "{e}");
+        assert!(sniff_with("f", b"{\"id\":1,\"v\":2}\n", limits).is_err());
+        assert!(sniff_with("f", b"{\"a\":1,\"b\":2,\"c\":3,\"d\":4}", Limits { max_line_bytes: 99, ..limits }).is_err());
+        assert!(sniff_with("f", b"{\"id\":1}\n", limits).is_ok());
+        let e = sniff_with("f", b"\"alice@example.com\"", limits).unwrap_err().message;
+        assert!(!e.contains("alice"), "{e}");
     }
 }
