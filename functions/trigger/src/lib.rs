@@ -187,6 +187,8 @@ mod tests {
         assert!(matches!(route("runs/x/outcomes/../../y"), Route::Ignored { .. }));
         assert!(matches!(route("content/approved/a.json"), Route::Ignored { .. }));
         assert!(matches!(route("/etc/passwd"), Route::Ignored { .. }));
+        // A file:// store's unfinished upload is not an input.
+        assert!(matches!(route("incoming/weekly/c.csv#1"), Route::Ignored { .. }));
     }
 
     #[test]
