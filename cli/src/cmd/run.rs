@@ -55,6 +55,18 @@ pub struct Args {
     pub metrics_out: Option<PathBuf>,
 }
 
+/// `CPO_TIME_SCALE`: scale the state machines' Wait states and Retry backoffs (0: no waiting), for tests and
+/// demos; `cpo sfn run --time-scale` does the same for a single machine.
+fn time_scale() -> anyhow::Result<f64> {
+    match std::env::var("CPO_TIME_SCALE") {
+        Err(_) => Ok(1.0),
+        Ok(s) => match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            _ => anyhow::bail!("CPO_TIME_SCALE={s:?} is not a scale (a number ≥ 0)"),
+        },
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t0 = std::time::Instant::now();
     let started_at = chrono::Utc::now();
@@ -67,7 +79,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let key = put_input(&store, &campaign, &args.input).await?;
     let starter = LocalStarter::new(Ctx::new(store.clone()), args.definitions.clone())
-        .with_recorder(args.metrics_out.is_some().then(|| recorder.clone()));
+        .with_recorder(args.metrics_out.is_some().then(|| recorder.clone()))
+        .with_time_scale(time_scale()?);
     let opts = TriggerOptions { simulate_outcomes: args.simulate_outcomes, seed: args.seed, content_prefix };
     if let Some(digest) = config_digest {
         check_config(&store, &key, &opts, &campaign, &digest).await?;
