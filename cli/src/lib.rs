@@ -5,5 +5,6 @@ pub mod asl;
 pub mod cmd;
 pub mod local;
 pub mod metrics;
+pub mod out;
 pub mod summary;
 pub mod tasks;

@@ -70,6 +70,7 @@ pub struct LocalStarter {
     definitions: Option<PathBuf>,
     progress: bool,
     recorder: Option<Arc<Recorder>>,
+    time_scale: f64,
     pub finished: Mutex<Vec<Finished>>,
 }
 
@@ -80,8 +81,15 @@ impl LocalStarter {
             definitions,
             progress: std::io::stderr().is_terminal(),
             recorder: None,
+            time_scale: 1.0,
             finished: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Scale Wait states and Retry backoffs of every execution (1 = as written, 0 = no waiting).
+    pub fn with_time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = scale;
+        self
     }
 
     /// Measure every Task of every execution into `recorder`.
@@ -101,14 +109,14 @@ impl LocalStarter {
                 Event::StateEntered { name, kind }
                     if kind != "Choice" && kind != "Succeed" && s.insert(name.clone(), Instant::now()).is_none() =>
                 {
-                    eprintln!("  ▸ {name}");
+                    crate::errln!("  ▸ {name}");
                 }
                 Event::StateExited { name } => {
                     if let Some(t) = s.remove(name) {
-                        eprintln!("  ✓ {name} ({:.2}s)", t.elapsed().as_secs_f64());
+                        crate::errln!("  ✓ {name} ({:.2}s)", t.elapsed().as_secs_f64());
                     }
                 }
-                Event::Retry { state, attempt, error } => eprintln!("  ↻ {state}: retry {attempt} after {error}"),
+                Event::Retry { state, attempt, error } => crate::errln!("  ↻ {state}: retry {attempt} after {error}"),
                 _ => {}
             }
         }))
@@ -120,9 +128,10 @@ impl Starter for LocalStarter {
     async fn start(&self, start: &Start) -> Result<Started, StepError> {
         let m = machine(start.machine, self.definitions.as_ref()).map_err(|e| StepError::input(format!("{e:#}")))?;
         if self.progress {
-            eprintln!("{} machine, execution {}", label(start.machine), start.name);
+            crate::errln!("{} machine, execution {}", label(start.machine), start.name);
         }
-        let opts = asl::Options { execution_name: start.name.clone(), time_scale: 1.0, on_event: self.on_event() };
+        let opts =
+            asl::Options { execution_name: start.name.clone(), time_scale: self.time_scale, on_event: self.on_event() };
         let invoker = Arc::new(LocalTasks::new(self.ctx.clone()).with_recorder(self.recorder.clone()));
         let result = asl::execute(&m, start.input.clone(), invoker, &opts).await;
         if let Ok(mut f) = self.finished.lock() {

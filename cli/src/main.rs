@@ -2,9 +2,10 @@
 //! Exit codes: 0 ok, 1 the job failed (message on stderr), 2 bad usage.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use cpo::cmd;
+use cpo::{cmd, errln};
 
 #[derive(Debug, Parser)]
 #[command(name = "cpo", version, about = "Customer Personalization Orchestrator")]
@@ -36,15 +37,40 @@ enum Command {
     Runs(cmd::runs::Args),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long a finished command waits for cancelled Task handlers to end before the runtime shuts down.
+const WIND_DOWN: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    install_panic_hook();
     cpo_common::telemetry::init_cli(match cli.verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     });
-    let result = match cli.command {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            errln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let result = dispatch(cli.command).await;
+        // A failed execution drops its other Tasks; their handler threads end at their next await. Let them,
+        // so nothing is still polling timers or sockets while the runtime shuts down.
+        if !cpo::tasks::wind_down(WIND_DOWN).await {
+            tracing::warn!(handlers = cpo::tasks::in_flight(), "Task handlers still running at exit");
+        }
+        result
+    });
+    // Detached blocking work (a cancelled handler's CPU pass) is not waited for without bound.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    exit_code(result)
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Run(a) => cmd::run::run(a).await,
         Command::Analyze(a) => cmd::analyze::run(a).await,
         Command::Sfn(a) => cmd::sfn::run(a).await,
@@ -53,12 +79,40 @@ async fn main() -> ExitCode {
         Command::Audit(a) => cmd::audit::run(a).await,
         Command::Render(a) => cmd::render::run(a).await,
         Command::Runs(a) => cmd::runs::run(a).await,
-    };
+    }
+}
+
+fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
+    // The reader of standard output went away (`cpo run | head -1`): it had what it wanted; end quietly.
+    if cpo::out::closed() {
+        return ExitCode::SUCCESS;
+    }
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// The last resort for a bug: one line on stderr instead of a panic message and backtrace. (Panics inside a
+/// Task handler are also caught and become that Task's `Cpo.Internal` failure.) A `println!` that met a
+/// closed pipe — in code that does not print through `cpo::out` — ends the process quietly, as
+/// [`exit_code`] does.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let first_line = message.lines().next().unwrap_or_default();
+        errln!("cpo: internal error (a bug): {first_line}{at}");
+    }));
 }

@@ -68,21 +68,25 @@ pub async fn collect(store: &DynStore, run_id: &str) -> anyhow::Result<Value> {
 pub async fn print(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Result<()> {
     let s = collect(store, run_id).await?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(());
     }
     let keys = RunKeys::new(run_id)?;
-    println!("run        {run_id}");
-    println!("customers  {} accepted, {} rejected", s["customers"], s["rejected"]);
+    crate::outln!("run        {run_id}")?;
+    crate::outln!("customers  {} accepted, {} rejected", s["customers"], s["rejected"])?;
     if s["rejected"].as_u64().unwrap_or(0) > 0 {
-        println!("           rejected rows: {}", location(store, &keys.rejected()));
+        crate::outln!("           rejected rows: {}", location(store, &keys.rejected()))?;
     }
     let segs: Vec<String> = s["segments"]
         .as_array()
         .map(|a| a.iter().map(|x| format!("{} {}", x["name"].as_str().unwrap_or("?"), x["size"])).collect())
         .unwrap_or_default();
-    println!("segments   {}: {}", segs.len(), segs.join(", "));
-    println!("variants   {} approved, {} blocked (control included)", s["variants_approved"], s["variants_blocked"]);
+    crate::outln!("segments   {}: {}", segs.len(), segs.join(", "))?;
+    crate::outln!(
+        "variants   {} approved, {} blocked (control included)",
+        s["variants_approved"],
+        s["variants_blocked"]
+    )?;
     let decision = s["decision"].as_str().unwrap_or("awaiting_outcomes");
     let label = if s["simulated"] == json!(true) { "SIMULATED — " } else { "" };
     let result = match decision {
@@ -93,10 +97,10 @@ pub async fn print(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Res
         other => other.to_string(),
     };
     // The report's own sentence when there is one, so terminal and report say exactly the same.
-    println!("result     {label}{}", s["headline"].as_str().unwrap_or(&result));
+    crate::outln!("result     {label}{}", s["headline"].as_str().unwrap_or(&result))?;
     match s["report"].as_str() {
-        Some(r) => println!("report     {r}"),
-        None => println!("report     (not written)"),
+        Some(r) => crate::outln!("report     {r}")?,
+        None => crate::outln!("report     (not written)")?,
     }
     Ok(())
 }
@@ -109,9 +113,9 @@ pub async fn print_analysis(store: &DynStore, run_id: &str, as_json: bool) -> an
         .await?
         .ok_or_else(|| anyhow::anyhow!("run {run_id}: no analysis.json was written"))?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&analysis)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&analysis)?)?;
     } else {
-        print!("{}", cpo_experiment::table(&analysis));
+        crate::out::print(format_args!("{}", cpo_experiment::table(&analysis)))?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The bridge from a state machine's Task resources to the project's functions, and from Map `ItemReader`s
 //! to the store — what Lambda and S3 are to Step Functions in the cloud.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -61,15 +62,82 @@ async fn call(name: &str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, Ste
     }
 }
 
+/// Handler threads started by [`call_isolated`] that have not ended yet.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one handler thread from its spawn to its end (or to the drop of a closure that never ran).
+struct InFlight;
+
+impl InFlight {
+    fn new() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Run a handler on a blocking thread of its own, driven by the runtime's handle. Like a Lambda invocation it
 /// is isolated: a panic becomes a `Cpo.Internal` task failure instead of ending the execution, and handler
 /// futures need not be `Send` (Lambda does not require it either).
+///
+/// A blocking thread cannot be aborted, so the handler is cancelled instead: when this future is dropped (a
+/// Map iteration aborted because another failed, the execution over), the thread drops the handler at its next
+/// await — a provider retry's sleep, a request — and ends. Otherwise it would go on polling timers and
+/// sockets after `main` returned, while the runtime shuts down ("A Tokio 1.x context was found, but it is
+/// being shutdown" panics). [`wind_down`] waits for those threads before the process ends.
 async fn call_isolated(name: &'static str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
     let ctx = ctx.clone();
+    isolated(name, move || async move { call(name, input, &ctx).await }).await
+}
+
+/// [`call_isolated`] for any handler future (`make` builds it on the handler's own thread).
+async fn isolated<F, Fut>(name: &'static str, make: F) -> Result<StepOutput, StepError>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<StepOutput, StepError>>,
+{
     let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || rt.block_on(call(name, input, &ctx)))
-        .await
-        .unwrap_or_else(|e| Err(StepError::internal(format!("{name} panicked: {e}"))))
+    let (_cancel_on_drop, cancelled) = tokio::sync::oneshot::channel::<()>();
+    let in_flight = InFlight::new();
+    let task = tokio::task::spawn_blocking(move || {
+        let _in_flight = in_flight;
+        rt.block_on(async {
+            tokio::select! {
+                biased;
+                // Only ever an error: the sender is dropped, never used.
+                _ = cancelled => None,
+                out = make() => Some(out),
+            }
+        })
+    });
+    match task.await {
+        Ok(Some(out)) => out,
+        Ok(None) => Err(StepError::internal(format!("{name}: cancelled"))),
+        Err(e) => Err(StepError::internal(format!("{name} panicked: {e}"))),
+    }
+}
+
+/// Wait (at most `limit`) until every handler thread has ended — those of cancelled Tasks included — so the
+/// process exits without work still running on a runtime being shut down. Returns whether all ended.
+pub async fn wind_down(limit: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    true
+}
+
+/// Handler threads currently running (or cancelled and not yet ended).
+pub fn in_flight() -> usize {
+    IN_FLIGHT.load(Ordering::SeqCst)
 }
 
 #[async_trait]
@@ -193,6 +261,39 @@ mod tests {
         assert_eq!(function_name("arn:aws:lambda:eu-west-1:123:function:cpo-dev-report"), Some("report"));
         assert_eq!(function_name("generate"), Some("generate"));
         assert_eq!(function_name("${NopeFunctionArn}"), None);
+    }
+
+    /// Sets its flag when dropped: proves a handler future was dropped, not left running.
+    struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_task_cancels_its_handler_thread() {
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let task = isolated("slow", move || async move {
+            let _flag = flag;
+            // A provider retry's backoff, a request that never returns.
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            Err(StepError::internal("slept an hour"))
+        });
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(100), task).await;
+        assert!(waited.is_err(), "the handler should still be running");
+        assert!(wind_down(std::time::Duration::from_secs(5)).await, "{} handler thread(s) still running", in_flight());
+        assert!(dropped.load(Ordering::SeqCst), "the handler future was not dropped");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handler_panic_is_an_internal_task_failure() {
+        let e = isolated("broken", || async { panic!("boom") }).await.unwrap_err();
+        assert_eq!(e.kind, cpo_common::ErrorKind::Internal);
+        assert!(e.message.contains("broken panicked"), "{e}");
+        assert!(wind_down(std::time::Duration::from_secs(5)).await);
     }
 
     #[test]

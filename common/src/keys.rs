@@ -40,6 +40,9 @@ impl Key {
         if body.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
             return Err(bad("empty, '.' or '..' path segment"));
         }
+        if body.split('/').any(is_upload_temporary) {
+            return Err(bad("a segment ends in #<digits>, the name of a file:// store's unfinished upload"));
+        }
         Ok(Key(key))
     }
 
@@ -75,6 +78,13 @@ impl AsRef<str> for Key {
     fn as_ref(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether a path segment is named like the temporary a `file://` store writes before renaming it into place
+/// (`customers.csv#1`: object_store's `LocalFileSystem` stages every upload as `<name>#<n>`). A killed writer
+/// leaves one behind; such a name is never a key, so it is never listed, read or taken for an input.
+pub fn is_upload_temporary(segment: &str) -> bool {
+    matches!(segment.rsplit_once('#'), Some((_, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Build a key from parts that are known to be valid (constants and validated ids).
@@ -306,6 +316,12 @@ mod tests {
         assert!(Key::new("x".repeat(1025)).is_err());
         assert!(Key::new("runs/a/b.json").is_ok());
         assert!(Key::new("runs/a/").is_ok());
+        for temp in ["incoming/weekly/customers.csv#1", "a#b.csv#22", "runs/r#3/x", "runs/r#3/"] {
+            assert!(Key::new(temp).is_err(), "{temp:?} accepted");
+        }
+        for ok in ["a#b.csv", "a#.csv", "a#1b", "#x"] {
+            assert!(Key::new(ok).is_ok(), "{ok:?} refused");
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! the same `run_id` from the same inputs.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::bundled;
 use crate::config::CampaignConfig;
@@ -131,6 +133,19 @@ async fn digests(store: &dyn Store, cfg: &CampaignConfig, content_prefix: Option
 /// Derive the run of an input object and record it in `runs/<run_id>/input.json` (written once; a
 /// re-delivered event finds it and gets the same `RunInput`).
 pub async fn prepare(store: &dyn Store, input_key: &Key, opts: &StartOptions) -> Result<RunInput, StepError> {
+    prepare_reported(store, input_key, None, opts).await
+}
+
+/// [`prepare`] for the version of the object an event reported (`reported_etag`, from an S3 notification or
+/// an EventBridge "Object Created" event). The run must be of that version, not of whatever the key holds
+/// now: when the store's object has another ETag (overwritten since the event), that version can no longer
+/// be read and the start is refused with the reason — the newer version's own event starts its run.
+pub async fn prepare_reported(
+    store: &dyn Store,
+    input_key: &Key,
+    reported_etag: Option<&str>,
+    opts: &StartOptions,
+) -> Result<RunInput, StepError> {
     let campaign = campaign_of_incoming(input_key.as_str()).ok_or_else(|| {
         StepError::input(format!("{input_key}: input keys must look like incoming/<campaign>/<file>"))
     })?;
@@ -138,8 +153,25 @@ pub async fn prepare(store: &dyn Store, input_key: &Key, opts: &StartOptions) ->
         .head(input_key)
         .await?
         .ok_or_else(|| StepError::input(format!("{input_key}: no such object in {}", store.url())))?;
-    let version = if store.url().starts_with("file://") || store.url().starts_with("mem://") {
-        sha256_hex(&store.get(input_key).await?)
+    if let Some(reported) = reported_etag.filter(|_| etags_are_s3(store)) {
+        let now = meta.etag.as_deref().map(bare_etag).unwrap_or("none");
+        if now != bare_etag(reported) {
+            return Err(StepError::input(format!(
+                "{input_key}: the object changed after the event that reported it (event ETag {}, now {now}); \
+                 that version can no longer be read, so no run starts for it (the newer version's own event \
+                 starts one)",
+                bare_etag(reported)
+            )));
+        }
+    }
+    let version = if is_local(store) {
+        // Streamed: a multi-GiB input is hashed in bounded memory.
+        let mut chunks = store.get_stream(input_key).await?;
+        let mut h = Sha256::new();
+        while let Some(chunk) = chunks.next().await {
+            h.update(chunk?);
+        }
+        hex::encode(h.finalize())
     } else {
         meta.etag.clone().unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp()))
     };
@@ -184,6 +216,21 @@ pub async fn prepare(store: &dyn Store, input_key: &Key, opts: &StartOptions) ->
         PutOutcome::Created => Ok(run),
         PutOutcome::AlreadyExists => load(store, &run_id).await,
     }
+}
+
+/// `file://` and `mem://` stores: runs are keyed by content SHA-256 (their ETags are not content digests).
+fn is_local(store: &dyn Store) -> bool {
+    store.url().starts_with("file://") || store.url().starts_with("mem://")
+}
+
+/// Stores whose ETags are the ones S3 reports in its events.
+fn etags_are_s3(store: &dyn Store) -> bool {
+    store.url().starts_with("s3://")
+}
+
+/// An ETag without quotes or weak marker: S3 events report `abc…`, HTTP headers `"abc…"`.
+fn bare_etag(etag: &str) -> &str {
+    etag.trim().trim_start_matches("W/").trim_matches('"')
 }
 
 /// The run record written by [`prepare`].

@@ -38,12 +38,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(crate::out::Stdout)),
     };
     let n = render_run(store.as_ref(), &args.run_id, &which, &mut out).await?;
     out.flush().context("writing rendered messages")?;
     if let Some(path) = &args.out {
-        eprintln!("{n} rendered message(s) written to {}", path.display());
+        crate::errln!("{n} rendered message(s) written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 use cpo_common::keys::{self, sha256_hex, Key};
+use cpo_common::run::StartOptions;
 use cpo_common::store::{ByteStream, DynStore, StoreError};
 use cpo_common::{CampaignConfig, Ctx};
 use cpo_trigger::TriggerOptions;
@@ -54,20 +55,36 @@ pub struct Args {
     pub metrics_out: Option<PathBuf>,
 }
 
+/// `CPO_TIME_SCALE`: scale the state machines' Wait states and Retry backoffs (0: no waiting), for tests and
+/// demos; `cpo sfn run --time-scale` does the same for a single machine.
+fn time_scale() -> anyhow::Result<f64> {
+    match std::env::var("CPO_TIME_SCALE") {
+        Err(_) => Ok(1.0),
+        Ok(s) => match s.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            _ => anyhow::bail!("CPO_TIME_SCALE={s:?} is not a scale (a number ≥ 0)"),
+        },
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t0 = std::time::Instant::now();
     let started_at = chrono::Utc::now();
     let (store, counters) = CountingStore::wrap(super::open_store(&args.store)?);
     let recorder = Arc::new(Recorder::new(counters));
-    let campaign = put_campaign(&store, &args.campaign).await?;
+    let (campaign, config_digest) = put_campaign(&store, &args.campaign).await?;
     let content_prefix = match &args.content {
         Some(dir) => Some(put_content(&store, dir).await?),
         None => None,
     };
     let key = put_input(&store, &campaign, &args.input).await?;
     let starter = LocalStarter::new(Ctx::new(store.clone()), args.definitions.clone())
-        .with_recorder(args.metrics_out.is_some().then(|| recorder.clone()));
+        .with_recorder(args.metrics_out.is_some().then(|| recorder.clone()))
+        .with_time_scale(time_scale()?);
     let opts = TriggerOptions { simulate_outcomes: args.simulate_outcomes, seed: args.seed, content_prefix };
+    if let Some(digest) = config_digest {
+        check_config(&store, &key, &opts, &campaign, &digest).await?;
+    }
     let run_id = start_and_follow_sharded(&store, &starter, &key, &opts, args.sharded).await?;
     summary::print(&store, &run_id, args.json).await?;
     if let Some(path) = &args.metrics_out {
@@ -108,17 +125,38 @@ async fn write_metrics(
 }
 
 /// A campaign given as a file is stored as `campaigns/<name>.yaml` (what the run reads); a name is used as is.
-async fn put_campaign(store: &DynStore, campaign: &str) -> anyhow::Result<String> {
+/// Returns the campaign name and, for a file, the digest of its config.
+async fn put_campaign(store: &DynStore, campaign: &str) -> anyhow::Result<(String, Option<String>)> {
     let path = Path::new(campaign);
     let is_file = campaign.ends_with(".yaml") || campaign.ends_with(".yml") || path.is_file();
     if !is_file {
         keys::check_id("campaign", campaign).map_err(|e| anyhow::anyhow!("--campaign: {e}"))?;
-        return Ok(campaign.to_string());
+        return Ok((campaign.to_string(), None));
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read campaign file {campaign}"))?;
     let cfg = CampaignConfig::from_yaml(&text, campaign)?;
     store.put(&keys::campaign(&cfg.name)?, Bytes::from(text)).await?;
-    Ok(cfg.name)
+    Ok((cfg.name.clone(), Some(cfg.digest())))
+}
+
+/// The run starts from the config in `campaigns/<name>.yaml`; another `cpo run` with another file of the same
+/// campaign name may have replaced it since [`put_campaign`]. Refuse rather than run (and report) a run of
+/// that other config. (`prepare` is idempotent: the start that follows finds the same run.)
+async fn check_config(
+    store: &DynStore,
+    key: &Key,
+    opts: &TriggerOptions,
+    campaign: &str,
+    digest: &str,
+) -> anyhow::Result<()> {
+    let start = StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() };
+    let run = cpo_common::run::prepare(store.as_ref(), key, &start).await?;
+    anyhow::ensure!(
+        run.digests.config == digest,
+        "campaigns/{campaign}.yaml was replaced by another campaign file while this run started (another `cpo \
+         run` of campaign {campaign:?}?); run again, or give the campaigns different names"
+    );
+    Ok(())
 }
 
 /// Upload a directory of approved documents to `content/sets/<digest>/` (content-addressed, so the same
@@ -150,25 +188,43 @@ async fn put_content(store: &DynStore, dir: &Path) -> anyhow::Result<Key> {
     Ok(prefix)
 }
 
-/// Put the customers file under `incoming/<campaign>/`; an identical object already there is left untouched
-/// (its date, and so the run id, stay the same).
+/// Put the customers file under `incoming/<campaign>/<sha256 prefix>-<name>`: keyed by its content, so two
+/// different files of the same name (two `cpo run`s at once, or this week's file and last week's) never share
+/// a key and nothing is overwritten, while an identical file maps to the object already there — its date,
+/// and so the run id, stay the same.
 async fn put_input(store: &DynStore, campaign: &str, input: &Path) -> anyhow::Result<Key> {
     let size = std::fs::metadata(input).with_context(|| format!("cannot read input file {}", input.display()))?.len();
     anyhow::ensure!(size > 0, "input file {} is empty", input.display());
+    let digest: String = sha256_of(file_stream(input).await?).await?.iter().map(|b| format!("{b:02x}")).collect();
     let name = super::safe_file_name(input, "customers.csv");
-    let key = keys::incoming_prefix(campaign)?.join(&name)?;
-    // Size first: a re-run of a multi-GiB file costs a HEAD, and two streamed hashes only when sizes agree.
-    let same = match store.head(&key).await? {
-        Some(existing) if existing.size == size => {
-            sha256_of(store.get_stream(&key).await?).await? == sha256_of(file_stream(input).await?).await?
-        }
-        _ => false,
-    };
-    if !same {
+    let key = keys::incoming_prefix(campaign)?.join(&format!("{}-{name}", &digest[..INPUT_DIGEST_HEX]))?;
+    match store.head(&key).await? {
+        // Written whole (uploads are atomic) from bytes with this digest: the same file.
+        Some(existing) if existing.size == size => return Ok(key),
+        Some(existing) => anyhow::bail!(
+            "{key} already holds {} bytes, not the {size} bytes of {}; it is left as it is",
+            existing.size,
+            input.display()
+        ),
+        None => {}
+    }
+    if size <= SMALL_INPUT {
+        let body =
+            tokio::fs::read(input).await.with_context(|| format!("cannot read input file {}", input.display()))?;
+        // Another `cpo run` of the same file may have stored it meanwhile: the same bytes, kept as they are.
+        store.put_if_absent(&key, Bytes::from(body)).await?;
+    } else {
+        // Multipart upload, atomic on every backend; a concurrent upload of this key carries the same bytes.
         store.put_large(&key, file_stream(input).await?).await?;
     }
     Ok(key)
 }
+
+/// Hex digits of the content SHA-256 in an input's key: 64 bits, no collision between a campaign's files.
+const INPUT_DIGEST_HEX: usize = 16;
+
+/// Inputs up to this size are stored with one conditional put; larger ones stream as a multipart upload.
+const SMALL_INPUT: u64 = 64 << 20;
 
 /// Chunks the uploads and hashes read: 1 MiB keeps memory flat whatever the file size.
 const CHUNK: usize = 1 << 20;

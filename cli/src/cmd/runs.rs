@@ -40,16 +40,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     rows.sort_by(|a, b| b["created_at"].as_str().cmp(&a["created_at"].as_str()));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
         for r in &rows {
-            println!(
+            crate::outln!(
                 "{:<40} {:<20} {:<18} {}",
                 r["run_id"].as_str().unwrap_or_default(),
                 r["created_at"].as_str().unwrap_or_default().get(..19).unwrap_or_default(),
                 r["status"].as_str().unwrap_or_default(),
                 r["report"].as_str().unwrap_or_default()
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -109,25 +109,25 @@ async fn screen(a: ScreenArgs) -> anyhow::Result<ExitCode> {
             "policy_version": policy.version,
             "text_sha256": o.text_sha256,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
         let decision = if o.decision == Decision::Approved { "APPROVED" } else { "BLOCKED" };
-        println!("{decision}  (policy {}, {})", policy.version, policy.source);
+        crate::outln!("{decision}  (policy {}, {})", policy.version, policy.source)?;
         let sev: Vec<String> = o.severities.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("severities: {}", sev.join(" "));
+        crate::outln!("severities: {}", sev.join(" "))?;
         for p in &o.providers {
             match &p.error {
-                Some(e) => println!("provider {} ({}): unavailable: {e}", p.provider, p.model),
-                None => println!("provider {} ({}): answered", p.provider, p.model),
+                Some(e) => crate::outln!("provider {} ({}): unavailable: {e}", p.provider, p.model)?,
+                None => crate::outln!("provider {} ({}): answered", p.provider, p.model)?,
             }
         }
         if a.chain.providers.iter().any(|p| p == providers::OFFLINE) {
             for rule in cpo_safety::offline::analyse(&a.text).1 {
-                println!("offline rule: {rule}");
+                crate::outln!("offline rule: {rule}")?;
             }
         }
         for r in &o.reasons {
-            println!("reason: {r}");
+            crate::outln!("reason: {r}")?;
         }
     }
     Ok(if o.decision == Decision::Approved { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -143,18 +143,26 @@ async fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let (policy, chain) = load(&a.chain).await?;
     let report = eval::evaluate(&chain, &policy, &a.chain.allowed_tokens, &examples).await;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    crate::outln!(
         "providers: {}   policy: {}   texts: {}",
         report.providers.join(" + "),
         report.policy_version,
         report.texts
-    );
-    println!("{:<10} {:>8} {:>10} {:>5} {:>10} {:>8}", "category", "support", "predicted", "TP", "precision", "recall");
+    )?;
+    crate::outln!(
+        "{:<10} {:>8} {:>10} {:>5} {:>10} {:>8}",
+        "category",
+        "support",
+        "predicted",
+        "TP",
+        "precision",
+        "recall"
+    )?;
     for c in &report.categories {
-        println!(
+        crate::outln!(
             "{:<10} {:>8} {:>10} {:>5} {:>10} {:>8}",
             c.category,
             c.support,
@@ -162,29 +170,29 @@ async fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
             c.true_positives,
             pct(c.precision),
             pct(c.recall)
-        );
+        )?;
     }
-    println!(
+    crate::outln!(
         "harmful texts blocked (recall): {} ({}/{})",
         pct(report.harmful_recall),
         report.harmful_blocked,
         report.harmful
-    );
-    println!(
+    )?;
+    crate::outln!(
         "false-block rate on safe texts: {} ({}/{})",
         pct(report.false_block_rate),
         report.safe_blocked,
         report.safe
-    );
+    )?;
     for m in &report.misses {
-        println!(
+        crate::outln!(
             "miss: line {} expected {} → {:?} labels [{}] {}",
             m.line,
             m.expected,
             m.decision,
             m.labels.join(","),
             m.reasons.join("; ")
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -50,7 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let store = match store::open(&run.store) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("--store {}: {e}", run.store);
+            crate::errln!("--store {}: {e}", run.store);
             return Ok(ExitCode::from(2));
         }
     };
@@ -62,7 +62,7 @@ pub async fn run_with(args: Args, invoker: Arc<dyn TaskInvoker>) -> anyhow::Resu
     let Command::Run(run) = args.command;
     let (document, code) = outcome(&run, invoker).await;
     if let Some(doc) = document {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&doc)?)?;
     }
     Ok(ExitCode::from(code))
 }
@@ -73,7 +73,7 @@ pub async fn outcome(run: &RunArgs, invoker: Arc<dyn TaskInvoker>) -> (Option<Va
     let input: Value = match serde_json::from_str(&run.input) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("--input: not valid JSON: {e}");
+            crate::errln!("--input: not valid JSON: {e}");
             return (None, 2);
         }
     };
@@ -84,7 +84,7 @@ pub async fn outcome(run: &RunArgs, invoker: Arc<dyn TaskInvoker>) -> (Option<Va
     let machine = match loaded {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("{e}");
+            crate::errln!("{e}");
             return (None, 1);
         }
     };
@@ -98,10 +98,10 @@ pub async fn outcome(run: &RunArgs, invoker: Arc<dyn TaskInvoker>) -> (Option<Va
 
 fn trace(event: &asl::Event) {
     match event {
-        asl::Event::StateEntered { name, kind } => eprintln!("→ {name} ({kind})"),
-        asl::Event::StateExited { name } => eprintln!("✓ {name}"),
-        asl::Event::StateFailed { name, error } => eprintln!("✗ {name}: {error}"),
-        asl::Event::Retry { state, attempt, error } => eprintln!("↻ {state}: retry {attempt} after {error}"),
-        asl::Event::Sleep { state, seconds } => eprintln!("… {state}: waiting {seconds}s"),
+        asl::Event::StateEntered { name, kind } => crate::errln!("→ {name} ({kind})"),
+        asl::Event::StateExited { name } => crate::errln!("✓ {name}"),
+        asl::Event::StateFailed { name, error } => crate::errln!("✗ {name}: {error}"),
+        asl::Event::Retry { state, attempt, error } => crate::errln!("↻ {state}: retry {attempt} after {error}"),
+        asl::Event::Sleep { state, seconds } => crate::errln!("… {state}: waiting {seconds}s"),
     }
 }

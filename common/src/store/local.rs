@@ -9,8 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::keys::Key;
+use crate::keys::{is_upload_temporary, Key};
 use crate::store::StoreError;
+
+/// Age after which an unfinished upload's temporary is a dead writer's leftover.
+pub const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Debug, Clone)]
 pub struct LocalRoot {
@@ -37,6 +40,25 @@ impl LocalRoot {
         self.check_str(key).is_ok()
     }
 
+    /// Remove the temporaries of dead uploads under `prefix`: files named `<name>#<n>` (see
+    /// [`is_upload_temporary`]) not written for [`STALE_UPLOAD`]. A live upload writes its temporary
+    /// continuously, so only leftovers of killed writers are old. Symbolic links are not followed; failures
+    /// (a file already gone, a permission) leave the file for a later listing.
+    pub async fn sweep_stale_uploads(&self, prefix: &Key) {
+        let dir = self.root.join(prefix.as_str().trim_end_matches('/'));
+        if !self.is_confined(prefix.as_str()) {
+            return;
+        }
+        let sweep = move || sweep_dir(&dir, std::time::SystemTime::now() - STALE_UPLOAD);
+        let removed = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.spawn_blocking(sweep).await.unwrap_or(0),
+            Err(_) => sweep(),
+        };
+        if removed > 0 {
+            tracing::info!(removed, "removed stale temporaries of unfinished uploads");
+        }
+    }
+
     fn check_str(&self, key: &str) -> Result<(), String> {
         let mut path = self.root.clone();
         for part in key.trim_end_matches('/').split('/') {
@@ -52,4 +74,22 @@ impl LocalRoot {
         }
         Ok(())
     }
+}
+
+/// Depth-first walk of `dir` (not through links), removing upload temporaries last modified before `cutoff`.
+fn sweep_dir(dir: &Path, cutoff: std::time::SystemTime) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            removed += sweep_dir(&entry.path(), cutoff);
+        } else if kind.is_file() && entry.file_name().to_str().is_some_and(is_upload_temporary) {
+            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+            if old && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }

@@ -145,9 +145,13 @@ impl Store for ObjectStoreAdapter {
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(Self::backend(prefix, e)),
         };
+        // Only what a key can name: never an unfinished upload's temporary (`<name>#<n>`; object_store skips
+        // those only when the name has no '#' of its own), nor a bucket object no operation could address.
+        out.retain(|m| Key::new(m.key.as_str()).is_ok());
         if let Some(local) = &self.local {
             // object_store's directory walk follows links; drop whatever it reached through one.
             out.retain(|m| local.is_confined(&m.key));
+            local.sweep_stale_uploads(prefix).await;
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)

@@ -14,6 +14,8 @@ pub struct ObjectRef {
     pub bucket: String,
     /// The key exactly as stored (S3 notifications' URL encoding undone).
     pub key: String,
+    /// The ETag of the version the event reports, when it carries one.
+    pub etag: Option<String>,
 }
 
 /// What the schedule (or a person with `cargo lambda invoke`) asks for: a run of a campaign on the newest
@@ -49,6 +51,8 @@ struct NamedBucket {
 #[derive(Debug, Serialize, Deserialize)]
 struct CreatedObject {
     key: String,
+    #[serde(default)]
+    etag: Option<String>,
 }
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> StepError {
@@ -69,7 +73,7 @@ pub fn parse(event: Value) -> Result<TriggerEvent, StepError> {
             let raw = r.s3.object.key.ok_or_else(|| field("object.key"))?;
             let key = decode_s3_key(&raw)
                 .map_err(|e| StepError::input(format!("trigger event: Records[{i}].s3.object.key: {e}")))?;
-            out.push(ObjectRef { bucket, key });
+            out.push(ObjectRef { bucket, key, etag: r.s3.object.e_tag.filter(|e| !e.is_empty()) });
         }
         return Ok(TriggerEvent::Objects(out));
     }
@@ -85,7 +89,12 @@ pub fn parse(event: Value) -> Result<TriggerEvent, StepError> {
                     )));
                 }
                 // EventBridge carries the key as stored (no form encoding, unlike S3 notifications).
-                Ok(TriggerEvent::Objects(vec![ObjectRef { bucket: ev.detail.bucket.name, key: ev.detail.object.key }]))
+                let CreatedObject { key, etag } = ev.detail.object;
+                Ok(TriggerEvent::Objects(vec![ObjectRef {
+                    bucket: ev.detail.bucket.name,
+                    key,
+                    etag: etag.filter(|e| !e.is_empty()),
+                }]))
             }
             // An EventBridge rule on a schedule, with the campaign in its detail.
             "Scheduled Event" => {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{self, ObjectRef, TriggerEvent};
-use crate::{start_for_key, Machine, Started, Starter, TriggerOptions};
+use crate::{start_for_key, start_reported, Machine, Started, Starter, TriggerOptions};
 
 /// Environment variable naming the bucket whose events this function accepts.
 pub const BUCKET_ENV: &str = "CPO_BUCKET";
@@ -134,7 +134,7 @@ async fn start_object(obj: &ObjectRef, deps: &Deps, opts: &TriggerOptions, out: 
         out.ignored += 1;
         return Ok(());
     };
-    match start_for_key(deps.store.as_ref(), deps.starter.as_ref(), key, opts).await? {
+    match start_reported(deps.store.as_ref(), deps.starter.as_ref(), key, obj.etag.as_deref(), opts, false).await? {
         Some(started) => record(Some(started), out),
         None => out.ignored += 1,
     }

@@ -114,6 +114,19 @@ pub async fn start_for_key_sharded(
     opts: &TriggerOptions,
     sharded: bool,
 ) -> Result<Option<(Start, Started)>, StepError> {
+    start_reported(store, starter, key, None, opts, sharded).await
+}
+
+/// [`start_for_key_sharded`] for an object an event reported with its ETag: a campaign run starts only for
+/// that version of the input (see [`run::prepare_reported`]).
+pub async fn start_reported(
+    store: &dyn Store,
+    starter: &dyn Starter,
+    key: &str,
+    reported_etag: Option<&str>,
+    opts: &TriggerOptions,
+    sharded: bool,
+) -> Result<Option<(Start, Started)>, StepError> {
     let start = match route(key) {
         Route::Ignored { reason } => {
             tracing::info!(key_hash = %cpo_common::keys::sha256_hex(key.as_bytes()), reason, "ignored object");
@@ -121,9 +134,10 @@ pub async fn start_for_key_sharded(
         }
         Route::Campaign { .. } => {
             let key = Key::new(key)?;
-            let run = run::prepare(
+            let run = run::prepare_reported(
                 store,
                 &key,
+                reported_etag,
                 &StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() },
             )
             .await?;
@@ -173,6 +187,8 @@ mod tests {
         assert!(matches!(route("runs/x/outcomes/../../y"), Route::Ignored { .. }));
         assert!(matches!(route("content/approved/a.json"), Route::Ignored { .. }));
         assert!(matches!(route("/etc/passwd"), Route::Ignored { .. }));
+        // A file:// store's unfinished upload is not an input.
+        assert!(matches!(route("incoming/weekly/c.csv#1"), Route::Ignored { .. }));
     }
 
     #[test]

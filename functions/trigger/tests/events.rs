@@ -178,6 +178,7 @@ async fn redelivered_s3_event_on_s3_produces_exactly_one_run() {
     let mut event = load_event("s3-put.json");
     event["Records"][0]["s3"]["bucket"]["name"] = env.s3_bucket.clone().into();
     event["Records"][0]["s3"]["object"]["key"] = format!("{prefix}/incoming/weekly/customers.csv").into();
+    event["Records"][0]["s3"]["object"]["eTag"] = etag_of(&store, &input).await.into();
     for _ in 0..3 {
         let out = invoke(event.clone(), &deps).await.unwrap();
         assert_eq!(out["started"].as_array().unwrap().len(), 1, "{out}");
@@ -195,9 +196,14 @@ async fn redelivered_s3_event_on_s3_produces_exactly_one_run() {
     assert_eq!(execs.len(), 1, "one execution for three deliveries: {execs:?}");
     assert_eq!(format!("runs/{}/input.json", execs[0].0), runs[0]);
 
-    // A new version of the file (new ETag) is a new run.
+    // A new version of the file (new ETag, reported by its own event) is a new run.
     store.put(&input, Bytes::from([CUSTOMERS, b"C3,c@example.com,Cy,2026-11-20,2,50\n"].concat())).await.unwrap();
+    let old_event = event.clone();
+    event["Records"][0]["s3"]["object"]["eTag"] = etag_of(&store, &input).await.into();
     invoke(event.clone(), &deps).await.unwrap();
+    assert_eq!(m.executions(&m.campaign).await.len(), 2);
+    // The first version's event delivered again now: that version is gone, so it starts nothing.
+    assert_eq!(invoke(old_event, &deps).await.unwrap_err().kind, ErrorKind::InputInvalid);
     assert_eq!(m.executions(&m.campaign).await.len(), 2);
 
     // Objects outside the store's prefix in the same bucket are ignored, not started.
@@ -206,6 +212,87 @@ async fn redelivered_s3_event_on_s3_produces_exactly_one_run() {
     let out = invoke(outside, &deps).await.unwrap();
     assert_eq!(out["ignored"], 1);
     assert_eq!(m.executions(&m.campaign).await.len(), 2);
+}
+
+/// The ETag of an object as S3 events report it (no quotes).
+async fn etag_of(store: &DynStore, key: &Key) -> String {
+    let meta = store.head(key).await.unwrap().expect("object exists");
+    meta.etag.expect("S3 reports an ETag").trim_matches('"').to_string()
+}
+
+/// Remembers what it was asked to start.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<cpo_trigger::Start>>);
+
+#[async_trait::async_trait]
+impl cpo_trigger::Starter for Recording {
+    async fn start(&self, start: &cpo_trigger::Start) -> Result<cpo_trigger::Started, cpo_common::StepError> {
+        self.0.lock().unwrap().push(start.clone());
+        Ok(cpo_trigger::Started::Started)
+    }
+}
+
+/// The same file name uploaded twice with different content, each upload reported by its own event: two runs,
+/// each of the content its event reported — also when the first event is handled only after the second
+/// upload (then the first version is gone: refused with the reason, never run as the second's content).
+#[tokio::test]
+async fn a_name_uploaded_twice_gives_one_run_per_reported_version() {
+    let env = EmulatorEnv::require();
+    let prefix = unique_prefix("reupload");
+    let store = open(&env.s3_url(&prefix)).unwrap();
+    let recording = Arc::new(Recording::default());
+    let deps = Deps::for_store(store.clone(), recording.clone(), None).unwrap();
+    let input = Key::new("incoming/weekly/customers.csv").unwrap();
+    let event_for = |etag: &str, event_bridge: bool| {
+        if event_bridge {
+            let mut e = load_event("eventbridge-object-created.json");
+            e["detail"]["bucket"]["name"] = env.s3_bucket.clone().into();
+            e["detail"]["object"]["key"] = format!("{prefix}/{input}").into();
+            e["detail"]["object"]["etag"] = etag.into();
+            e
+        } else {
+            let mut e = load_event("s3-put.json");
+            e["Records"][0]["s3"]["bucket"]["name"] = env.s3_bucket.clone().into();
+            e["Records"][0]["s3"]["object"]["key"] = format!("{prefix}/{input}").into();
+            e["Records"][0]["s3"]["object"]["eTag"] = etag.into();
+            e
+        }
+    };
+    let second = [CUSTOMERS, b"C3,c@example.com,Cy,2026-11-20,2,50\n"].concat();
+
+    for event_bridge in [false, true] {
+        recording.0.lock().unwrap().clear();
+        // In order: upload, event, upload, event.
+        store.put(&input, Bytes::from_static(CUSTOMERS)).await.unwrap();
+        let v1 = etag_of(&store, &input).await;
+        invoke(event_for(&v1, event_bridge), &deps).await.unwrap();
+        store.put(&input, Bytes::from(second.clone())).await.unwrap();
+        let v2 = etag_of(&store, &input).await;
+        assert_ne!(v1, v2);
+        invoke(event_for(&v2, event_bridge), &deps).await.unwrap();
+        let runs: Vec<String> =
+            recording.0.lock().unwrap().iter().map(|s| s.input["run_id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_ne!(runs[0], runs[1], "two versions, one run");
+        for (run_id, etag) in runs.iter().zip([&v1, &v2]) {
+            let r = run::load(store.as_ref(), run_id).await.unwrap();
+            assert_eq!(r.input.version.trim_matches('"'), etag.as_str(), "{run_id} is not of its event's version");
+        }
+
+        // Late: both uploads happen before the first event is handled.
+        recording.0.lock().unwrap().clear();
+        store.put(&input, Bytes::from(b"customer_id,email,first_name,last_order_date,orders,revenue\nC7,g@example.com,Gi,2026-11-03,1,9\n".to_vec())).await.unwrap();
+        let v3 = etag_of(&store, &input).await;
+        store.put(&input, Bytes::from_static(CUSTOMERS)).await.unwrap();
+        let v4 = etag_of(&store, &input).await;
+        let err = invoke(event_for(&v3, event_bridge), &deps).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InputInvalid);
+        assert!(err.message.contains("changed after the event") && err.message.contains(&v3), "{err}");
+        invoke(event_for(&v4, event_bridge), &deps).await.unwrap();
+        let started = recording.0.lock().unwrap().clone();
+        assert_eq!(started.len(), 1, "only the version still there runs: {started:?}");
+        assert_eq!(started[0].input["run_id"].as_str(), Some(runs[0].as_str()), "v4 has v1's content");
+    }
 }
 
 #[tokio::test]
