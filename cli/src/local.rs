@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use cpo_common::keys::{Key, RunKeys};
 use cpo_common::run::StartOptions;
+use cpo_common::store::recording::AccessLog;
 use cpo_common::store::{DynStore, ObjectMeta};
 use cpo_common::{Ctx, StepError};
 use cpo_trigger::{Machine, Start, Started, Starter, TriggerOptions};
@@ -70,6 +71,7 @@ pub struct LocalStarter {
     definitions: Option<PathBuf>,
     progress: bool,
     recorder: Option<Arc<Recorder>>,
+    access: Option<Arc<AccessLog>>,
     pub finished: Mutex<Vec<Finished>>,
 }
 
@@ -80,6 +82,7 @@ impl LocalStarter {
             definitions,
             progress: std::io::stderr().is_terminal(),
             recorder: None,
+            access: None,
             finished: Mutex::new(Vec::new()),
         }
     }
@@ -87,6 +90,12 @@ impl LocalStarter {
     /// Measure every Task of every execution into `recorder`.
     pub fn with_recorder(mut self, recorder: Option<Arc<Recorder>>) -> Self {
         self.recorder = recorder;
+        self
+    }
+
+    /// Record every store operation of every Task (per function) and ItemReader (per machine) into `log`.
+    pub fn with_access_log(mut self, log: Arc<AccessLog>) -> Self {
+        self.access = Some(log);
         self
     }
 
@@ -123,7 +132,11 @@ impl Starter for LocalStarter {
             eprintln!("{} machine, execution {}", label(start.machine), start.name);
         }
         let opts = asl::Options { execution_name: start.name.clone(), time_scale: 1.0, on_event: self.on_event() };
-        let invoker = Arc::new(LocalTasks::new(self.ctx.clone()).with_recorder(self.recorder.clone()));
+        let invoker = Arc::new(
+            LocalTasks::new(self.ctx.clone())
+                .with_recorder(self.recorder.clone())
+                .with_access_log(self.access.clone(), &format!("machine:{}", label(start.machine))),
+        );
         let result = asl::execute(&m, start.input.clone(), invoker, &opts).await;
         if let Ok(mut f) = self.finished.lock() {
             f.push(Finished { start: start.clone(), result });
