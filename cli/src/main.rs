@@ -34,6 +34,8 @@ enum Command {
     Render(cmd::render::Args),
     /// List the runs in a store.
     Runs(cmd::runs::Args),
+    /// Remove one customer from every customer-level object (`cpo erase --customer ID`).
+    Erase(cmd::erase::Args),
 }
 
 #[tokio::main]
@@ -53,6 +55,7 @@ async fn main() -> ExitCode {
         Command::Audit(a) => cmd::audit::run(a).await,
         Command::Render(a) => cmd::render::run(a).await,
         Command::Runs(a) => cmd::runs::run(a).await,
+        Command::Erase(a) => cmd::erase::run(a).await,
     };
     match result {
         Ok(code) => code,
