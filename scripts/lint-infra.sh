@@ -2,6 +2,8 @@
 # make lint-infra: expand the SAM template to CloudFormation (aws-sam-translator, ASL files inlined), lint the
 # result with cfn-lint (zero errors or warnings), and validate the ASL files with asl-validator.
 # `--self-test` proves the check can fail: broken copies (a bad Runtime, a state of Type "Taskk") must be caught.
+# `--translate TEMPLATE OUT` only writes TEMPLATE's CloudFormation expansion to OUT (what tests/iam.rs checks the
+# functions' recorded store accesses against).
 # Tools are installed once into ${CPO_CACHE:-$HOME/.cache/cpo}.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -12,6 +14,10 @@ asl_version="4.0.0"
 
 install_tools() {
   local req="$root/infra/requirements-lint.txt" stamp="$venv/.requirements"
+  mkdir -p "$cache"
+  # Tests may call this concurrently: one installer at a time.
+  exec 9>"$cache/.lint-infra.lock"
+  flock 9
   if ! cmp -s "$req" "$stamp" 2>/dev/null; then
     echo "lint-infra: installing aws-sam-translator and cfn-lint into $venv" >&2
     python3 -m venv "$venv"
@@ -62,7 +68,9 @@ self_test() {
 }
 
 install_tools
+exec 9>&-
 case "${1:-}" in
   --self-test) self_test ;;
+  --translate) "$venv/bin/python" "$root/infra/scripts/translate.py" "$2" >"$3" ;;
   *) lint "$root/infra" && echo "lint-infra: template and state machines clean (cfn-lint: 0 errors, 0 warnings)" ;;
 esac

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use cpo_common::keys::{Key, RunKeys};
 use cpo_common::run::StartOptions;
+use cpo_common::store::recording::AccessLog;
 use cpo_common::store::{DynStore, ObjectMeta};
 use cpo_common::{Ctx, StepError};
 use cpo_trigger::{Machine, Start, Started, Starter, TriggerOptions};
@@ -71,6 +72,7 @@ pub struct LocalStarter {
     progress: bool,
     recorder: Option<Arc<Recorder>>,
     time_scale: f64,
+    access: Option<Arc<AccessLog>>,
     pub finished: Mutex<Vec<Finished>>,
 }
 
@@ -82,6 +84,7 @@ impl LocalStarter {
             progress: std::io::stderr().is_terminal(),
             recorder: None,
             time_scale: 1.0,
+            access: None,
             finished: Mutex::new(Vec::new()),
         }
     }
@@ -95,6 +98,12 @@ impl LocalStarter {
     /// Measure every Task of every execution into `recorder`.
     pub fn with_recorder(mut self, recorder: Option<Arc<Recorder>>) -> Self {
         self.recorder = recorder;
+        self
+    }
+
+    /// Record every store operation of every Task (per function) and ItemReader (per machine) into `log`.
+    pub fn with_access_log(mut self, log: Arc<AccessLog>) -> Self {
+        self.access = Some(log);
         self
     }
 
@@ -132,7 +141,11 @@ impl Starter for LocalStarter {
         }
         let opts =
             asl::Options { execution_name: start.name.clone(), time_scale: self.time_scale, on_event: self.on_event() };
-        let invoker = Arc::new(LocalTasks::new(self.ctx.clone()).with_recorder(self.recorder.clone()));
+        let invoker = Arc::new(
+            LocalTasks::new(self.ctx.clone())
+                .with_recorder(self.recorder.clone())
+                .with_access_log(self.access.clone(), &format!("machine:{}", label(start.machine))),
+        );
         let result = asl::execute(&m, start.input.clone(), invoker, &opts).await;
         if let Ok(mut f) = self.finished.lock() {
             f.push(Finished { start: start.clone(), result });

@@ -35,6 +35,8 @@ enum Command {
     Render(cmd::render::Args),
     /// List the runs in a store.
     Runs(cmd::runs::Args),
+    /// Remove one customer from every customer-level object (`cpo erase --customer ID`).
+    Erase(cmd::erase::Args),
 }
 
 /// How long a finished command waits for cancelled Task handlers to end before the runtime shuts down.
@@ -79,6 +81,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => cmd::audit::run(a).await,
         Command::Render(a) => cmd::render::run(a).await,
         Command::Runs(a) => cmd::runs::run(a).await,
+        Command::Erase(a) => cmd::erase::run(a).await,
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cpo_common::keys::Key;
+use cpo_common::store::recording::AccessLog;
 use cpo_common::{Ctx, StepError, StepInput, StepOutput};
 use serde_json::{json, Map, Value};
 
@@ -17,11 +18,35 @@ use crate::metrics::Recorder;
 pub struct LocalTasks {
     ctx: Ctx,
     recorder: Option<Arc<Recorder>>,
+    /// Record each function's store operations under `function:<name>`, and the machine's own (ItemReader)
+    /// under the given principal — what the IAM check compares with each role's policy.
+    access: Option<(Arc<AccessLog>, String)>,
 }
 
 impl LocalTasks {
     pub fn new(ctx: Ctx) -> Self {
-        Self { ctx, recorder: None }
+        Self { ctx, recorder: None, access: None }
+    }
+
+    /// Record every store operation into `log`; the state machine's own reads as `machine`.
+    pub fn with_access_log(mut self, log: Option<Arc<AccessLog>>, machine: &str) -> Self {
+        self.access = log.map(|l| (l, machine.to_string()));
+        self
+    }
+
+    /// The context a principal works with: the shared store, recorded when an access log is set.
+    fn ctx_of(&self, principal: &str) -> Ctx {
+        match &self.access {
+            Some((log, _)) => Ctx::new(log.wrap(self.ctx.store.clone(), principal)),
+            None => self.ctx.clone(),
+        }
+    }
+
+    fn machine_ctx(&self) -> Ctx {
+        match &self.access {
+            Some((_, machine)) => self.ctx_of(machine),
+            None => self.ctx.clone(),
+        }
     }
 
     /// Measure every Task (wall time, store bytes, peak RSS) into `recorder`.
@@ -158,7 +183,7 @@ impl TaskInvoker for LocalTasks {
             .map_err(|e| failure(StepError::input(format!("{name}: invalid step input: {e}"))))?;
         let action = step_input.action.clone();
         let started = self.recorder.as_ref().map(|r| r.start());
-        let out = call_isolated(name, step_input, &self.ctx).await;
+        let out = call_isolated(name, step_input, &self.ctx_of(&format!("function:{name}"))).await;
         if let (Some(r), Some(t)) = (&self.recorder, started) {
             r.finish(name, action, t, out.is_ok());
         }
@@ -175,10 +200,11 @@ impl TaskInvoker for LocalTasks {
     ) -> Result<Vec<Value>, Failure> {
         let param = |name: &str| parameters.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
         let bad = |cause: String| Failure { error: "States.ItemReaderFailed".into(), cause };
+        let ctx = self.machine_ctx();
         match resource {
             "arn:aws:states:::s3:listObjectsV2" => {
                 let prefix = Key::new(param("Prefix")).map_err(|e| bad(e.to_string()))?;
-                let objects = self.ctx.store.list(&prefix).await.map_err(|e| bad(e.to_string()))?;
+                let objects = ctx.store.list(&prefix).await.map_err(|e| bad(e.to_string()))?;
                 Ok(objects
                     .into_iter()
                     .map(|o| {
@@ -189,7 +215,7 @@ impl TaskInvoker for LocalTasks {
             }
             "arn:aws:states:::s3:getObject" => {
                 let key = Key::new(param("Key")).map_err(|e| bad(e.to_string()))?;
-                let body = self.ctx.store.get(&key).await.map_err(|e| bad(e.to_string()))?;
+                let body = ctx.store.get(&key).await.map_err(|e| bad(e.to_string()))?;
                 let text = std::str::from_utf8(&body).map_err(|_| bad(format!("{key}: not UTF-8")))?;
                 parse_items(text, reader_config).map_err(|e| bad(format!("{key}: {e}")))
             }

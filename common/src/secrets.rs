@@ -59,11 +59,33 @@ fn client() -> &'static reqwest::Client {
 pub async fn resolve(field: &str, reference: &str, env: Env<'_>) -> Result<ApiKey, StepError> {
     let client = client();
     if let Some(var) = reference.strip_prefix("env:") {
-        return env(var)
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| ApiKey::new(v.trim()))
-            .ok_or_else(|| StepError::input(format!("{field}: environment variable {var} is not set")));
+        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+            return Ok(ApiKey::new(v.trim()));
+        }
+        // A deployment passes a reference in `<VAR>_REF`, never the key: resolved here, at run time (the SAM
+        // template sets e.g. OPENAI_API_KEY_REF=aws-secrets:<ARN>, read through the secrets extension's cache, so
+        // a rotated key is picked up without a redeploy and no console shows it).
+        let ref_var = format!("{var}_REF");
+        return match env(&ref_var).map(|r| r.trim().to_string()).filter(|r| !r.is_empty()) {
+            Some(r) if r.starts_with("aws-secrets:") || r.starts_with("azure-keyvault:") => {
+                secret_store(client, &format!("{field} ({ref_var})"), &r, env).await
+            }
+            Some(_) => Err(StepError::input(format!(
+                "{field}: {ref_var} must be aws-secrets:NAME or azure-keyvault:https://VAULT/secrets/NAME"
+            ))),
+            None => Err(StepError::input(format!("{field}: environment variable {var} (or {ref_var}) is not set"))),
+        };
     }
+    secret_store(client, field, reference, env).await
+}
+
+/// A reference to a secret store (`aws-secrets:` or `azure-keyvault:`).
+async fn secret_store(
+    client: &reqwest::Client,
+    field: &str,
+    reference: &str,
+    env: Env<'_>,
+) -> Result<ApiKey, StepError> {
     if let Some(name) = reference.strip_prefix("aws-secrets:") {
         return aws_secret(client, name, env).await;
     }
@@ -212,5 +234,23 @@ mod tests {
         assert!(e.message.starts_with("retrieval.api_key:") && e.message.contains("CPO_TEST_UNSET"), "{e}");
         let e = resolve("safety.api_key", "sk-literal-key", &env).await.unwrap_err();
         assert!(e.message.starts_with("safety.api_key:") && !e.message.contains("sk-literal-key"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_unset_variable_falls_back_to_its_ref_a_secret_store_reference() {
+        // OPENAI_API_KEY unset, OPENAI_API_KEY_REF names a secret: the extension is asked (here: no session token,
+        // so the error names the secret, proving the reference was followed).
+        let env = |v: &str| (v == "OPENAI_API_KEY_REF").then(|| "aws-secrets:arn:aws:secretsmanager:x".to_string());
+        let e = resolve("safety.api_key", "env:OPENAI_API_KEY", &env).await.unwrap_err();
+        assert!(
+            e.message.contains("aws-secrets:arn:aws:secretsmanager:x") && e.message.contains("AWS_SESSION_TOKEN"),
+            "{e}"
+        );
+        // A reference to another variable (or a pasted key) is refused, naming the variable only.
+        let env = |v: &str| (v == "OPENAI_API_KEY_REF").then(|| "sk-pasted-key".to_string());
+        let e = resolve("safety.api_key", "env:OPENAI_API_KEY", &env).await.unwrap_err();
+        assert!(e.message.contains("OPENAI_API_KEY_REF") && !e.message.contains("sk-pasted"), "{e}");
+        let e = resolve("safety.api_key", "env:OPENAI_API_KEY", &|_: &str| None).await.unwrap_err();
+        assert!(e.message.contains("OPENAI_API_KEY_REF"), "{e}");
     }
 }

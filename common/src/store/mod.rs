@@ -8,6 +8,7 @@ mod cloud;
 pub mod emulators;
 mod local;
 mod object;
+pub mod recording;
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -134,6 +134,11 @@ pub async fn start_reported(
         }
         Route::Campaign { .. } => {
             let key = Key::new(key)?;
+            if rewritten_by_erase(store, &key).await? {
+                tracing::info!(key_hash = %cpo_common::keys::sha256_hex(key.as_str().as_bytes()),
+                    "incoming object is a rewrite by `cpo erase`, not a new drop; no run started");
+                return Ok(None);
+            }
             let run = run::prepare_reported(
                 store,
                 &key,
@@ -170,6 +175,38 @@ pub async fn start_reported(
     let started = starter.start(&start).await?;
     tracing::info!(machine = ?start.machine, execution = %start.name, ?started, "start requested");
     Ok(Some((start, started)))
+}
+
+/// The marker `cpo erase` writes before rewriting an incoming object without a customer's rows: the rewritten
+/// object's size and SHA-256. The object changed, so its run id would too; without the marker the rewrite would
+/// start a new campaign run of an old file.
+pub fn erasure_marker(incoming_key: &str) -> Result<Key, cpo_common::store::StoreError> {
+    Key::new(format!("erasure/{incoming_key}.json"))
+}
+
+#[derive(Debug, Deserialize)]
+struct ErasureMarker {
+    size: u64,
+    sha256: String,
+}
+
+/// Whether `key` is exactly what `cpo erase` wrote (size first; the streamed hash only when sizes agree).
+async fn rewritten_by_erase(store: &dyn Store, key: &Key) -> Result<bool, StepError> {
+    use cpo_common::store::StoreExt;
+    use futures::StreamExt;
+    use sha2::{Digest, Sha256};
+    let Some(marker) = store.get_json_opt::<ErasureMarker>(&erasure_marker(key.as_str())?).await? else {
+        return Ok(false);
+    };
+    if store.head(key).await?.map(|m| m.size) != Some(marker.size) {
+        return Ok(false);
+    }
+    let mut h = Sha256::new();
+    let mut chunks = store.get_stream(key).await?;
+    while let Some(chunk) = chunks.next().await {
+        h.update(chunk?);
+    }
+    Ok(hex::encode(h.finalize()) == marker.sha256)
 }
 
 #[cfg(test)]
@@ -209,6 +246,28 @@ mod tests {
             self.0.lock().map_err(|e| StepError::internal(e.to_string()))?.push(start.clone());
             Ok(Started::Started)
         }
+    }
+
+    #[tokio::test]
+    async fn a_rewrite_by_erase_starts_nothing_a_new_upload_does() {
+        let store = cpo_common::store::open("mem://").unwrap();
+        let key = Key::new("incoming/weekly/c.csv").unwrap();
+        let erased = bytes::Bytes::from_static(
+            b"customer_id,purchase_frequency,avg_order_value,last_engagement_days\nC2,1,2,3\n",
+        );
+        let marker = json!({"size": erased.len(), "sha256": cpo_common::keys::sha256_hex(&erased)});
+        store.put(&erasure_marker(key.as_str()).unwrap(), marker.to_string().into()).await.unwrap();
+        store.put(&key, erased.clone()).await.unwrap();
+        let starter = Recording::default();
+        let started = start_for_key(store.as_ref(), &starter, key.as_str(), &TriggerOptions::default()).await.unwrap();
+        assert!(started.is_none(), "the erased rewrite is not a new drop");
+        // Different bytes under the same key (a real new drop) start a run, marker or not.
+        let new = bytes::Bytes::from_static(
+            b"customer_id,purchase_frequency,avg_order_value,last_engagement_days\nC3,1,2,3\n",
+        );
+        store.put(&key, new).await.unwrap();
+        let started = start_for_key(store.as_ref(), &starter, key.as_str(), &TriggerOptions::default()).await.unwrap();
+        assert!(started.is_some());
     }
 
     #[tokio::test]
