@@ -27,36 +27,8 @@ const BUCKET: &str = "cpo-data";
 
 // ------------------------------------------------------------------------------------------------ the runs
 
-/// A grounded, harmless draft quoting the first passage of the prompt.
-fn draft(prompt: &str) -> Value {
-    let mut lines = prompt.lines();
-    let (mut doc_id, mut quote) = (String::new(), String::new());
-    while let Some(line) = lines.next() {
-        if let Some(rest) = line.strip_prefix("[doc_id: ") {
-            doc_id = rest.split(" |").next().unwrap_or_default().to_string();
-            let text = lines.next().unwrap_or_default();
-            quote = text.split_inclusive('.').next().unwrap_or(text).trim().to_string();
-            break;
-        }
-    }
-    let filler = "Our team is ready to help you choose the right size and colour for the season ahead. ".repeat(5);
-    json!({
-        "subject": "A message for you",
-        "preheader": "Something new this week",
-        "body": format!("{quote} {filler}"),
-        "cta": "See what is new",
-        "citations": [{"doc_id": doc_id, "quote": quote}],
-    })
-}
-
 async fn completions(Json(req): Json<Value>) -> Json<Value> {
-    let prompt = req["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
-    Json(json!({
-        "id": "chatcmpl-1", "object": "chat.completion", "model": "test-1",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": draft(prompt.unwrap_or_default()).to_string()}}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 80, "total_tokens": 180},
-    }))
+    Json(chat_completion("test-1", &grounded_draft(last_prompt(&req), "")))
 }
 
 async fn moderations(Json(_): Json<Value>) -> Json<Value> {

@@ -12,45 +12,13 @@ use cpo_common::model::experiment::TemplatesDoc;
 use cpo_common::model::safety::{Decision, SafetyDoc};
 use cpo_common::store::StoreExt;
 use cpo_e2e::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const HARMFUL: &str = "We will hunt you down and kill you if you do not order today.";
 
-/// A draft that passes generation's validation: it quotes the first passage of the prompt word for word.
-fn harmful_draft(prompt: &str) -> Value {
-    let mut lines = prompt.lines();
-    let mut doc_id = String::new();
-    let mut quote = String::new();
-    while let Some(line) = lines.next() {
-        if let Some(rest) = line.strip_prefix("[doc_id: ") {
-            doc_id = rest.split(" |").next().unwrap_or_default().to_string();
-            let text = lines.next().unwrap_or_default();
-            quote = text.split_inclusive('.').next().unwrap_or(text).trim().to_string();
-            break;
-        }
-    }
-    let filler = "Our team is ready to help you choose the right size and colour for the season ahead. ".repeat(5);
-    json!({
-        "subject": "A message for you",
-        "preheader": "Read this now",
-        "body": format!("{HARMFUL} {quote} {filler}"),
-        "cta": "Order now",
-        "citations": [{"doc_id": doc_id, "quote": quote}],
-    })
-}
-
 async fn completions(State(calls): State<Arc<AtomicUsize>>, Json(req): Json<Value>) -> Json<Value> {
     calls.fetch_add(1, Ordering::SeqCst);
-    let prompt = req["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
-    let draft = harmful_draft(prompt.unwrap_or_default());
-    Json(json!({
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "model": "evil-1",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": draft.to_string()}}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 80, "total_tokens": 180},
-    }))
+    Json(chat_completion("evil-1", &grounded_draft(last_prompt(&req), HARMFUL)))
 }
 
 async fn harmful_server() -> (String, Arc<AtomicUsize>) {

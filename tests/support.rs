@@ -83,3 +83,42 @@ pub async fn lines(store: &DynStore, prefix: &Key) -> Vec<String> {
 pub fn keys(run_id: &str) -> RunKeys {
     RunKeys::new(run_id).unwrap()
 }
+
+/// A draft that passes generation's validation for the prompt it answers: `lead`, then the first passage of
+/// the prompt quoted word for word (and cited), then neutral filler up to the body's minimum length. What the
+/// fake chat servers of these tests answer.
+pub fn grounded_draft(prompt: &str, lead: &str) -> Value {
+    let mut lines = prompt.lines();
+    let (mut doc_id, mut quote) = (String::new(), String::new());
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("[doc_id: ") {
+            doc_id = rest.split(" |").next().unwrap_or_default().to_string();
+            let text = lines.next().unwrap_or_default();
+            quote = text.split_inclusive('.').next().unwrap_or(text).trim().to_string();
+            break;
+        }
+    }
+    let filler = "Our team is ready to help you choose the right size and colour for the season ahead. ".repeat(5);
+    serde_json::json!({
+        "subject": "A message for you",
+        "preheader": "Something new this week",
+        "body": format!("{lead} {quote} {filler}").trim_start().to_string(),
+        "cta": "See what is new",
+        "citations": [{"doc_id": doc_id, "quote": quote}],
+    })
+}
+
+/// An OpenAI chat-completions answer whose content is `draft`, for the last user message of `request`.
+pub fn chat_completion(model: &str, draft: &Value) -> Value {
+    serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": draft.to_string()}}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 80, "total_tokens": 180},
+    })
+}
+
+/// The last message of a chat-completions request (the brief with the passages).
+pub fn last_prompt(request: &Value) -> &str {
+    request["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str()).unwrap_or_default()
+}
