@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod lambda;
 pub mod markup;
 pub mod model;
 pub mod pii;
