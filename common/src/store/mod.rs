@@ -5,6 +5,7 @@
 
 #[cfg(any(feature = "s3", feature = "azure"))]
 mod cloud;
+#[cfg(feature = "test-support")]
 pub mod emulators;
 mod local;
 mod object;
