@@ -88,6 +88,12 @@ impl From<crate::store::StoreError> for StepError {
     }
 }
 
+impl From<crate::keys::KeyError> for StepError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        StepError::input(e.to_string())
+    }
+}
+
 impl From<serde_json::Error> for StepError {
     fn from(e: serde_json::Error) -> Self {
         StepError::internal(format!("JSON: {e}"))

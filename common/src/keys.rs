@@ -6,7 +6,14 @@ use std::fmt;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use crate::store::StoreError;
+/// A key or id that may not be used: the key as given and why. Keys are untrusted input (event keys, file
+/// names), so this is an input error wherever it surfaces.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid storage key {key:?}: {reason}")]
+pub struct KeyError {
+    pub key: String,
+    pub reason: String,
+}
 
 /// Longest key accepted (S3's limit is 1024 bytes).
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -18,9 +25,9 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub struct Key(String);
 
 impl Key {
-    pub fn new(key: impl Into<String>) -> Result<Self, StoreError> {
+    pub fn new(key: impl Into<String>) -> Result<Self, KeyError> {
         let key = key.into();
-        let bad = |reason: &str| StoreError::InvalidKey { key: key.clone(), reason: reason.to_string() };
+        let bad = |reason: &str| KeyError { key: key.clone(), reason: reason.to_string() };
         if key.is_empty() {
             return Err(bad("empty"));
         }
@@ -51,7 +58,7 @@ impl Key {
     }
 
     /// `self` joined with a relative part (validated again).
-    pub fn join(&self, rest: &str) -> Result<Key, StoreError> {
+    pub fn join(&self, rest: &str) -> Result<Key, KeyError> {
         Key::new(format!("{}/{}", self.0.trim_end_matches('/'), rest))
     }
 
@@ -96,16 +103,13 @@ fn k(s: String) -> Key {
 
 /// A `run_id`, `campaign` or segment slug must be `[A-Za-z0-9_-]`, 1..=64 chars (they become key segments
 /// and Step Functions execution names).
-pub fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
+pub fn check_id(what: &str, id: &str) -> Result<(), KeyError> {
     let ok =
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(StoreError::InvalidKey {
-            key: id.to_string(),
-            reason: format!("{what} must be 1-64 characters of [A-Za-z0-9_-]"),
-        })
+        Err(KeyError { key: id.to_string(), reason: format!("{what} must be 1-64 characters of [A-Za-z0-9_-]") })
     }
 }
 
@@ -134,7 +138,7 @@ pub struct RunKeys {
 }
 
 impl RunKeys {
-    pub fn new(run_id: &str) -> Result<Self, StoreError> {
+    pub fn new(run_id: &str) -> Result<Self, KeyError> {
         check_id("run_id", run_id)?;
         Ok(Self { run_id: run_id.to_string() })
     }
@@ -196,9 +200,9 @@ impl RunKeys {
         self.at("outcomes/")
     }
     /// A file name under `outcomes/` (validated: a single segment).
-    pub fn outcomes(&self, file: &str) -> Result<Key, StoreError> {
+    pub fn outcomes(&self, file: &str) -> Result<Key, KeyError> {
         if file.contains('/') {
-            return Err(StoreError::InvalidKey { key: file.to_string(), reason: "outcomes file name has '/'".into() });
+            return Err(KeyError { key: file.to_string(), reason: "outcomes file name has '/'".into() });
         }
         Key::new(format!("runs/{}/outcomes/{}", self.run_id, file))
     }
@@ -240,7 +244,7 @@ pub fn audit_chain_seq(key: &str) -> Option<u64> {
 pub fn audit_prefix() -> Key {
     k("audit/safety/".to_string())
 }
-pub fn campaign(name: &str) -> Result<Key, StoreError> {
+pub fn campaign(name: &str) -> Result<Key, KeyError> {
     check_id("campaign", name)?;
     Key::new(format!("campaigns/{name}.yaml"))
 }
@@ -250,10 +254,10 @@ pub fn content_prefix() -> Key {
 pub fn policy() -> Key {
     k("policy/safety.yaml".to_string())
 }
-pub fn prompt(name: &str) -> Result<Key, StoreError> {
+pub fn prompt(name: &str) -> Result<Key, KeyError> {
     Key::new(format!("prompts/{name}.j2"))
 }
-pub fn incoming_prefix(campaign: &str) -> Result<Key, StoreError> {
+pub fn incoming_prefix(campaign: &str) -> Result<Key, KeyError> {
     check_id("campaign", campaign)?;
     Key::new(format!("incoming/{campaign}/"))
 }

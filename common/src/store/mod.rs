@@ -64,6 +64,12 @@ pub enum StoreError {
     Decode { key: String, format: &'static str, reason: String },
 }
 
+impl From<crate::keys::KeyError> for StoreError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        StoreError::InvalidKey { key: e.key, reason: e.reason }
+    }
+}
+
 /// The port every step talks to. Small on purpose: get, put, conditional put, list, head.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {

@@ -34,6 +34,8 @@ const APPEND_ATTEMPTS: u32 = 100;
 pub enum AuditError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] cpo_common::keys::KeyError),
     #[error("{key} line {line}: {reason}")]
     Corrupt { key: String, line: usize, reason: String },
     #[error("run {run_id}: {reason}")]

@@ -180,7 +180,7 @@ pub async fn start_reported(
 /// The marker `cpo erase` writes before rewriting an incoming object without a customer's rows: the rewritten
 /// object's size and SHA-256. The object changed, so its run id would too; without the marker the rewrite would
 /// start a new campaign run of an old file.
-pub fn erasure_marker(incoming_key: &str) -> Result<Key, cpo_common::store::StoreError> {
+pub fn erasure_marker(incoming_key: &str) -> Result<Key, cpo_common::keys::KeyError> {
     Key::new(format!("erasure/{incoming_key}.json"))
 }
 
