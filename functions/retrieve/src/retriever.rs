@@ -6,12 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use cpo_common::model::content::Document;
-use cpo_common::run::RunInput;
-use cpo_common::{StepError, Store};
-
-use crate::azure::AzureSearch;
-use crate::corpus;
-use crate::local::LocalIndex;
+use cpo_common::StepError;
 
 /// What one segment asks for.
 #[derive(Debug, Clone)]
@@ -54,26 +49,5 @@ pub trait Retriever: Send + Sync {
     /// give rare terms more weight; the default counts every term once.
     fn term_weights(&self, terms: &[String]) -> HashMap<String, f32> {
         terms.iter().map(|t| (t.clone(), 1.0)).collect()
-    }
-}
-
-/// The retriever a run's config asks for (`retrieval.provider`).
-pub async fn from_run(store: &dyn Store, run: &RunInput) -> Result<Box<dyn Retriever>, StepError> {
-    let cfg = &run.config.retrieval;
-    match cfg.provider.as_str() {
-        "local" => {
-            let corpus = corpus::load(store, run.content_prefix.as_deref()).await?;
-            Ok(Box::new(LocalIndex::build(corpus)?))
-        }
-        "azure-ai-search" => {
-            if let Some(prefix) = &run.content_prefix {
-                tracing::warn!(content_prefix = %prefix, "retrieval.provider is azure-ai-search: the run's content prefix is not used");
-            }
-            Ok(Box::new(AzureSearch::from_config(cfg).await?))
-        }
-        other => Err(StepError::input(format!(
-            "{}: field `retrieval.provider`: unknown provider {other:?} (expected `local` or `azure-ai-search`)",
-            run.config_source
-        ))),
     }
 }

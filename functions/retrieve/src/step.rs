@@ -5,9 +5,12 @@ use cpo_common::model::retrieval::{Hit, RetrievalDoc, SegmentRetrieval};
 use cpo_common::model::segment::{SegmentProfile, SegmentsDoc};
 use cpo_common::run::{self, RunInput};
 use cpo_common::store::StoreExt;
-use cpo_common::{Ctx, StepError, StepInput, StepOutput};
+use cpo_common::{Ctx, StepError, StepInput, StepOutput, Store};
 
-use crate::retriever::{self, Retriever, SearchRequest};
+use crate::azure::AzureSearch;
+use crate::corpus;
+use crate::local::LocalIndex;
+use crate::retriever::{Retriever, SearchRequest};
 use crate::{analysis, passages, query, STEP};
 
 pub async fn retrieve(ctx: &Ctx, input: &StepInput) -> Result<StepOutput, StepError> {
@@ -18,7 +21,7 @@ pub async fn retrieve(ctx: &Ctx, input: &StepInput) -> Result<StepOutput, StepEr
     let segments: SegmentsDoc = store.get_json_opt(&keys.segments()).await?.ok_or_else(|| {
         StepError::input(format!("run {}: {} not found; the segment step must run first", run.run_id, keys.segments()))
     })?;
-    let retriever = retriever::from_run(store, &run).await?;
+    let retriever = from_run(store, &run).await?;
     let stats = retriever.stats(run.date).await?;
     tracing::info!(
         run_id = %run.run_id, retriever = retriever.name(), source = %stats.source,
@@ -102,4 +105,25 @@ pub async fn for_segment(
         .filter(|h| !h.passages.is_empty())
         .collect();
     Ok(SegmentRetrieval { segment: profile.name.clone(), slug: profile.slug.clone(), query, audiences, hits })
+}
+
+/// The retriever a run's config asks for (`retrieval.provider`).
+async fn from_run(store: &dyn Store, run: &RunInput) -> Result<Box<dyn Retriever>, StepError> {
+    let cfg = &run.config.retrieval;
+    match cfg.provider.as_str() {
+        "local" => {
+            let corpus = corpus::load(store, run.content_prefix.as_deref()).await?;
+            Ok(Box::new(LocalIndex::build(corpus)?))
+        }
+        "azure-ai-search" => {
+            if let Some(prefix) = &run.content_prefix {
+                tracing::warn!(content_prefix = %prefix, "retrieval.provider is azure-ai-search: the run's content prefix is not used");
+            }
+            Ok(Box::new(AzureSearch::from_config(cfg).await?))
+        }
+        other => Err(StepError::input(format!(
+            "{}: field `retrieval.provider`: unknown provider {other:?} (expected `local` or `azure-ai-search`)",
+            run.config_source
+        ))),
+    }
 }
