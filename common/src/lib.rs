@@ -13,6 +13,7 @@ pub mod keys;
 pub mod markup;
 pub mod model;
 pub mod pii;
+pub mod progress;
 pub mod run;
 pub mod secrets;
 pub mod stats;
