@@ -309,7 +309,10 @@ mod tests {
         assert_eq!(e.kind, crate::ErrorKind::InputInvalid);
         assert!(e.message.contains("\"nosuch\"") && e.message.contains("campaigns found: spring"), "{}", e.message);
         // The bundled example's own name falls back to it; a stored config is used as it is.
-        assert_eq!(load_campaign(store.as_ref(), BUNDLED_CAMPAIGN).await.unwrap().1, "bundled:examples/campaigns/weekly.yaml");
+        assert_eq!(
+            load_campaign(store.as_ref(), BUNDLED_CAMPAIGN).await.unwrap().1,
+            "bundled:examples/campaigns/weekly.yaml"
+        );
         assert_eq!(load_campaign(store.as_ref(), "spring").await.unwrap().0.name, "spring");
         let key = Key::new("incoming/nosuch/customers.csv").unwrap();
         store.put(&key, bytes::Bytes::from_static(b"customer_id\nC1\n")).await.unwrap();

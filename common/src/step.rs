@@ -306,9 +306,7 @@ mod tests {
     async fn observe_reuse_counts_only_stored_answers() {
         let ctx = Ctx::new(crate::store::open("mem://").unwrap());
         let input = StepInput { run_id: "r-20260101-000000000000".into(), ..Default::default() };
-        let step = || {
-            run_once(&ctx, &input, "segment", "", || async { Ok(StepOutput::new(&input.run_id, "segment")) })
-        };
+        let step = || run_once(&ctx, &input, "segment", "", || async { Ok(StepOutput::new(&input.run_id, "segment")) });
         assert_eq!(observe_reuse(step()).await.1, 0);
         assert_eq!(observe_reuse(step()).await.1, 1);
         // Outside an observer nothing is counted and nothing fails.
