@@ -6,5 +6,6 @@ pub mod cmd;
 pub mod local;
 pub mod metrics;
 pub mod out;
+pub mod progress;
 pub mod summary;
 pub mod tasks;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -18,8 +17,9 @@ use cpo_common::{Ctx, StepError};
 use cpo_trigger::{Machine, Start, Started, Starter, TriggerOptions};
 use serde_json::Value;
 
-use crate::asl::{self, Event, StateMachine};
+use crate::asl::{self, StateMachine};
 use crate::metrics::Recorder;
+use crate::progress::Display;
 use crate::tasks::LocalTasks;
 
 /// The definitions, compiled in from `infra/statemachine/` (the only place the order of steps is written).
@@ -69,7 +69,7 @@ pub struct Finished {
 pub struct LocalStarter {
     ctx: Ctx,
     definitions: Option<PathBuf>,
-    progress: bool,
+    progress: Option<Arc<Display>>,
     recorder: Option<Arc<Recorder>>,
     time_scale: f64,
     access: Option<Arc<AccessLog>>,
@@ -81,7 +81,7 @@ impl LocalStarter {
         Self {
             ctx,
             definitions,
-            progress: std::io::stderr().is_terminal(),
+            progress: std::io::stderr().is_terminal().then(Display::stderr),
             recorder: None,
             time_scale: 1.0,
             access: None,
@@ -107,28 +107,10 @@ impl LocalStarter {
         self
     }
 
-    fn on_event(&self) -> Option<asl::EventSink> {
-        if !self.progress {
-            return None;
-        }
-        let started: Arc<Mutex<BTreeMap<String, Instant>>> = Arc::default();
-        Some(Arc::new(move |e: &Event| {
-            let Ok(mut s) = started.lock() else { return };
-            match e {
-                Event::StateEntered { name, kind }
-                    if kind != "Choice" && kind != "Succeed" && s.insert(name.clone(), Instant::now()).is_none() =>
-                {
-                    crate::errln!("  ▸ {name}");
-                }
-                Event::StateExited { name } => {
-                    if let Some(t) = s.remove(name) {
-                        crate::errln!("  ✓ {name} ({:.2}s)", t.elapsed().as_secs_f64());
-                    }
-                }
-                Event::Retry { state, attempt, error } => crate::errln!("  ↻ {state}: retry {attempt} after {error}"),
-                _ => {}
-            }
-        }))
+    /// Show progress on `display` (by default: on standard error when it is a terminal, else nothing).
+    pub fn with_progress(mut self, display: Option<Arc<Display>>) -> Self {
+        self.progress = display;
+        self
     }
 }
 
@@ -136,17 +118,18 @@ impl LocalStarter {
 impl Starter for LocalStarter {
     async fn start(&self, start: &Start) -> Result<Started, StepError> {
         let m = machine(start.machine, self.definitions.as_ref()).map_err(|e| StepError::input(format!("{e:#}")))?;
-        if self.progress {
-            crate::errln!("{} machine, execution {}", label(start.machine), start.name);
+        if let Some(d) = &self.progress {
+            d.println(&format!("{} machine, execution {}", label(start.machine), start.name));
         }
-        let opts =
-            asl::Options { execution_name: start.name.clone(), time_scale: self.time_scale, on_event: self.on_event() };
+        let on_event = self.progress.as_ref().map(Display::sink);
+        let opts = asl::Options { execution_name: start.name.clone(), time_scale: self.time_scale, on_event };
         let invoker = Arc::new(
             LocalTasks::new(self.ctx.clone())
                 .with_recorder(self.recorder.clone())
                 .with_access_log(self.access.clone(), &format!("machine:{}", label(start.machine))),
         );
         let result = asl::execute(&m, start.input.clone(), invoker, &opts).await;
+        record_execution(&self.ctx.store, start, &result).await;
         if let Ok(mut f) = self.finished.lock() {
             f.push(Finished { start: start.clone(), result });
         }
@@ -213,13 +196,57 @@ pub async fn start_and_follow_sharded(
     Ok(start.input.get("run_id").and_then(Value::as_str).unwrap_or_default().to_string())
 }
 
+/// A local execution that failed, with the error and cause Step Functions would report.
+#[derive(Debug, thiserror::Error)]
+#[error("execution {execution} failed: {error}: {cause}")]
+pub struct ExecutionFailed {
+    pub execution: String,
+    pub error: String,
+    pub cause: String,
+}
+
 /// Turn the last execution's failure into the CLI's error (`{"error","cause"}` as Step Functions reports it).
 fn fail_on_error(starter: &LocalStarter) -> anyhow::Result<()> {
     let last = starter.finished.lock().ok().and_then(|f| f.last().cloned());
     match last {
         Some(Finished { start, result: Err(f) }) => {
-            anyhow::bail!("execution {} failed: {}: {}", start.name, f.error, f.cause)
+            Err(ExecutionFailed { execution: start.name, error: f.error, cause: f.cause }.into())
         }
         _ => Ok(()),
+    }
+}
+
+/// How a local execution of a run ended: `runs/<run_id>/executions/<machine>.json` (`status`, `error`,
+/// `cause`, `finished_at`), what Step Functions' execution history tells in the cloud — `cpo runs` reads it
+/// to show a failed run as failed. Written when an execution fails, and when one succeeds after a failure;
+/// a run that never failed has none, so a cached re-run writes nothing under the run (the report step's
+/// identity covers the run's objects). Not writing it never fails the command.
+pub fn execution_key(run_id: &str, machine: Machine) -> anyhow::Result<Key> {
+    Ok(RunKeys::new(run_id)?.prefix().join(&format!("executions/{}.json", label(machine)))?)
+}
+
+async fn record_execution(store: &DynStore, start: &Start, result: &Result<Value, asl::Failure>) {
+    let Some(run_id) = start.input.get("run_id").and_then(Value::as_str) else { return };
+    let Ok(key) = execution_key(run_id, start.machine) else { return };
+    let (status, error, cause) = match result {
+        Ok(_) => {
+            let before: Option<Value> =
+                cpo_common::store::StoreExt::get_json_opt(store.as_ref(), &key).await.ok().flatten();
+            if before.is_none_or(|b| b["status"] == "succeeded") {
+                return;
+            }
+            ("succeeded", None, None)
+        }
+        Err(f) => ("failed", Some(f.error.as_str()), Some(f.cause.as_str())),
+    };
+    let doc = serde_json::json!({
+        "execution": start.name,
+        "status": status,
+        "error": error,
+        "cause": cause,
+        "finished_at": chrono::Utc::now(),
+    });
+    if let Err(e) = cpo_common::store::StoreExt::put_json(store.as_ref(), &key, &doc).await {
+        tracing::warn!(%key, error = %e, "cannot record how the execution ended");
     }
 }

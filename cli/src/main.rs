@@ -8,7 +8,19 @@ use clap::{Parser, Subcommand};
 use cpo::{cmd, errln};
 
 #[derive(Debug, Parser)]
-#[command(name = "cpo", version, about = "Customer Personalization Orchestrator")]
+#[command(
+    name = "cpo",
+    version,
+    about = "Customer Personalization Orchestrator",
+    after_help = "Examples:
+  cpo gen customers --n 10000 --out customers.csv
+  cpo run --input customers.csv --simulate-outcomes
+  cpo runs
+  cpo run --input customers.csv --campaign my-campaign.yaml --json
+
+The store is file://./cpo-data unless --store or CPO_STORE names another. Logs go to stderr (-v, -vv, RUST_LOG);
+colours only on a terminal and never with NO_COLOR set."
+)]
 struct Cli {
     /// Log more (-v info, -vv debug); logs go to stderr.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -20,8 +32,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the campaign state machine locally on a customers file (and the analysis when outcomes appear).
+    #[command(after_help = "Examples:
+  cpo run --input customers.csv
+  cpo run --input customers.csv --simulate-outcomes --seed 7
+  cpo run --input customers.csv --campaign my-campaign.yaml --content ./approved-docs
+  cpo run --input customers.csv --json > summary.json
+
+A second run of the same file and config reuses every step (\"reused\" in the summary).")]
     Run(cmd::run::Args),
     /// Put an outcomes file under a run and run the analysis state machine locally.
+    #[command(after_help = "Examples:
+  cpo analyze --run weekly-20261125-0123456789ab --outcomes events.csv
+  cpo analyze --run weekly-20261125-0123456789ab --outcomes events.jsonl --json")]
     Analyze(cmd::analyze::Args),
     /// State machine tools (`cpo sfn run FILE`).
     Sfn(cmd::sfn::Args),
@@ -32,10 +54,16 @@ enum Command {
     /// Audit trail tools (`cpo audit verify [RUN]`).
     Audit(cmd::audit::Args),
     /// Render fully personalised messages of a run.
+    #[command(after_help = "Examples:
+  cpo render --run weekly-20261125-0123456789ab --customer C00000001
+  cpo render --run weekly-20261125-0123456789ab --all --out messages.jsonl")]
     Render(cmd::render::Args),
     /// List the runs in a store.
     Runs(cmd::runs::Args),
     /// Remove one customer from every customer-level object (`cpo erase --customer ID`).
+    #[command(after_help = "Examples:
+  cpo erase --customer C00000042 --dry-run
+  cpo erase --customer C00000042 --json")]
     Erase(cmd::erase::Args),
 }
 
@@ -57,6 +85,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let json = wants_json(&cli.command);
     let result = runtime.block_on(async {
         let result = dispatch(cli.command).await;
         // A failed execution drops its other Tasks; their handler threads end at their next await. Let them,
@@ -68,7 +97,40 @@ fn main() -> ExitCode {
     });
     // Detached blocking work (a cancelled handler's CPU pass) is not waited for without bound.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    exit_code(result)
+    exit_code(result, json)
+}
+
+/// Whether the command was asked for machine-readable output (`--json`): its failure is JSON too.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Run(a) => a.json,
+        Command::Analyze(a) => a.json,
+        Command::Runs(a) => a.json,
+        Command::Erase(a) => a.json,
+        Command::Audit(a) => match &a.command {
+            cmd::audit::Command::Verify(v) => v.json,
+        },
+        Command::Safety(a) => match &a.command {
+            cmd::safety::Command::Screen(s) => s.json,
+            cmd::safety::Command::Eval(e) => e.json,
+        },
+        Command::Sfn(_) | Command::Gen(_) | Command::Render(_) => false,
+    }
+}
+
+/// A failure as `cpo sfn run` and Step Functions report one: `{"error": NAME, "cause": TEXT}`. A failed
+/// execution keeps its own error name, a step's error its kind (`Cpo.InputInvalid`, …); anything else is
+/// `Cpo.CommandFailed`.
+fn error_json(e: &anyhow::Error) -> serde_json::Value {
+    for cause in e.chain() {
+        if let Some(f) = cause.downcast_ref::<cpo::local::ExecutionFailed>() {
+            return serde_json::json!({"error": f.error, "cause": f.cause});
+        }
+        if let Some(s) = cause.downcast_ref::<cpo_common::StepError>() {
+            return serde_json::json!({"error": s.kind.name(), "cause": s.message});
+        }
+    }
+    serde_json::json!({"error": "Cpo.CommandFailed", "cause": format!("{e:#}")})
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
@@ -85,7 +147,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
+fn exit_code(result: anyhow::Result<ExitCode>, json: bool) -> ExitCode {
     // The reader of standard output went away (`cpo run | head -1`): it had what it wanted; end quietly.
     if cpo::out::closed() {
         return ExitCode::SUCCESS;
@@ -94,6 +156,10 @@ fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             errln!("error: {e:#}");
+            if json {
+                // Nothing else has been printed on stdout: a summary is printed only on success.
+                let _ = cpo::outln!("{}", error_json(&e));
+            }
             ExitCode::from(1)
         }
     }

@@ -65,8 +65,34 @@ pub async fn collect(store: &DynStore, run_id: &str) -> anyhow::Result<Value> {
     }))
 }
 
-pub async fn print(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Result<()> {
-    let s = collect(store, run_id).await?;
+/// What a run reused from an earlier one: its step records made before `since` (this process's start), and
+/// the provider calls those steps had made — calls this run did not make again.
+pub async fn reused(store: &DynStore, run_id: &str, since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Value> {
+    let keys = RunKeys::new(run_id)?;
+    let (mut steps, mut of, mut saved) = (0u64, 0u64, 0u64);
+    for o in store.list(&keys.steps_prefix()).await? {
+        let rec: Value = store.get_json(&Key::new(o.key)?).await?;
+        of += 1;
+        let started = rec["started_at"].as_str().and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok());
+        if started.is_some_and(|t| t < since) {
+            steps += 1;
+            saved += rec["output"]["counts"]["provider_calls"].as_u64().unwrap_or(0);
+        }
+    }
+    Ok(json!({"steps": steps, "of": of, "provider_calls_saved": saved}))
+}
+
+/// Print the summary of a run; `since` (when this process started) adds what the run reused.
+pub async fn print(
+    store: &DynStore,
+    run_id: &str,
+    as_json: bool,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    let mut s = collect(store, run_id).await?;
+    if let Some(since) = since {
+        s["reused"] = reused(store, run_id, since).await?;
+    }
     if as_json {
         crate::outln!("{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(());
@@ -98,6 +124,16 @@ pub async fn print(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Res
     };
     // The report's own sentence when there is one, so terminal and report say exactly the same.
     crate::outln!("result     {label}{}", s["headline"].as_str().unwrap_or(&result))?;
+    if s["reused"]["steps"].as_u64().unwrap_or(0) > 0 {
+        let saved = s["reused"]["provider_calls_saved"].as_u64().unwrap_or(0);
+        crate::outln!(
+            "reused     {} of {} steps from an earlier run of the same input and config ({saved} provider call{} \
+             saved)",
+            s["reused"]["steps"],
+            s["reused"]["of"],
+            if saved == 1 { "" } else { "s" }
+        )?;
+    }
     match s["report"].as_str() {
         Some(r) => crate::outln!("report     {r}")?,
         None => crate::outln!("report     (not written)")?,

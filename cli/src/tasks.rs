@@ -13,6 +13,9 @@ use serde_json::{json, Map, Value};
 use crate::asl::{Failure, TaskInvoker};
 use crate::metrics::Recorder;
 
+/// The note a Task gets when its function answered from its stored step record instead of working again.
+pub const REUSED: &str = "reused";
+
 /// Runs Tasks in-process by calling each function crate's `handle`.
 #[derive(Debug, Clone)]
 pub struct LocalTasks {
@@ -115,16 +118,23 @@ impl Drop for InFlight {
 /// await — a provider retry's sleep, a request — and ends. Otherwise it would go on polling timers and
 /// sockets after `main` returned, while the runtime shuts down ("A Tokio 1.x context was found, but it is
 /// being shutdown" panics). [`wind_down`] waits for those threads before the process ends.
-async fn call_isolated(name: &'static str, input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
+///
+/// Also returns how many steps the handler answered from their stored records (a cached re-run).
+async fn call_isolated(name: &'static str, input: StepInput, ctx: &Ctx) -> Result<(StepOutput, u32), StepError> {
     let ctx = ctx.clone();
-    isolated(name, move || async move { call(name, input, &ctx).await }).await
+    isolated(name, move || async move {
+        let (out, reused) = cpo_common::step::observe_reuse(call(name, input, &ctx)).await;
+        out.map(|o| (o, reused))
+    })
+    .await
 }
 
 /// [`call_isolated`] for any handler future (`make` builds it on the handler's own thread).
-async fn isolated<F, Fut>(name: &'static str, make: F) -> Result<StepOutput, StepError>
+async fn isolated<T, F, Fut>(name: &'static str, make: F) -> Result<T, StepError>
 where
+    T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<StepOutput, StepError>>,
+    Fut: std::future::Future<Output = Result<T, StepError>>,
 {
     let rt = tokio::runtime::Handle::current();
     let (_cancel_on_drop, cancelled) = tokio::sync::oneshot::channel::<()>();
@@ -187,7 +197,10 @@ impl TaskInvoker for LocalTasks {
         if let (Some(r), Some(t)) = (&self.recorder, started) {
             r.finish(name, action, t, out.is_ok());
         }
-        let out = out.map_err(failure)?;
+        let (out, reused) = out.map_err(failure)?;
+        if reused > 0 {
+            crate::asl::note(REUSED);
+        }
         let out = serde_json::to_value(out).map_err(|e| failure(StepError::internal(e.to_string())))?;
         Ok(if wrap { json!({"StatusCode": 200, "Payload": out}) } else { out })
     }
@@ -302,7 +315,7 @@ mod tests {
     async fn a_dropped_task_cancels_its_handler_thread() {
         let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = DropFlag(dropped.clone());
-        let task = isolated("slow", move || async move {
+        let task = isolated::<StepOutput, _, _>("slow", move || async move {
             let _flag = flag;
             // A provider retry's backoff, a request that never returns.
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
@@ -316,7 +329,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_handler_panic_is_an_internal_task_failure() {
-        let e = isolated("broken", || async { panic!("boom") }).await.unwrap_err();
+        let e = isolated::<StepOutput, _, _>("broken", || async { panic!("boom") }).await.unwrap_err();
         assert_eq!(e.kind, cpo_common::ErrorKind::Internal);
         assert!(e.message.contains("broken panicked"), "{e}");
         assert!(wind_down(std::time::Duration::from_secs(5)).await);

@@ -14,6 +14,7 @@ pub mod lambda;
 pub mod markup;
 pub mod model;
 pub mod pii;
+pub mod progress;
 pub mod run;
 pub mod secrets;
 pub mod stats;

@@ -69,7 +69,9 @@ pub fn campaign_of_incoming(key: &str) -> Option<&str> {
     (keys::check_id("campaign", campaign).is_ok() && !file.is_empty() && !file.ends_with('/')).then_some(campaign)
 }
 
-/// The campaign config: `campaigns/<name>.yaml` from the store, else the bundled example renamed to `name`.
+/// The campaign config: `campaigns/<name>.yaml` from the store, else — only for the bundled example's own name
+/// ([`BUNDLED_CAMPAIGN`]) — the bundled example. Any other name without a config is an input error listing
+/// the campaigns the store has, so a mistyped name never runs the example in its place.
 pub async fn load_campaign(store: &dyn Store, name: &str) -> Result<(CampaignConfig, String), StepError> {
     let key = keys::campaign(name).map_err(|e| StepError::input(e.to_string()))?;
     match store.get_opt(&key).await? {
@@ -81,17 +83,40 @@ pub async fn load_campaign(store: &dyn Store, name: &str) -> Result<(CampaignCon
             }
             Ok((cfg, key.to_string()))
         }
-        None => {
-            let mut cfg =
-                CampaignConfig::from_yaml(bundled::campaign_yaml(), "bundled examples/campaigns/weekly.yaml")?;
-            cfg.name = name.to_string();
+        None if name == BUNDLED_CAMPAIGN => {
+            let cfg = CampaignConfig::from_yaml(bundled::campaign_yaml(), "bundled examples/campaigns/weekly.yaml")?;
             tracing::info!(
                 campaign = name,
                 "no campaigns/{name}.yaml in the store; using the bundled example campaign"
             );
             Ok((cfg, "bundled:examples/campaigns/weekly.yaml".into()))
         }
+        None => {
+            let found = campaigns(store).await?;
+            let found = if found.is_empty() { "none".to_string() } else { found.join(", ") };
+            Err(StepError::input(format!(
+                "no campaign {name:?}: {key} is not in the store (campaigns found: {found}; the bundled example is \
+                 {BUNDLED_CAMPAIGN:?})"
+            )))
+        }
     }
+}
+
+/// The name of the bundled example campaign (`examples/campaigns/weekly.yaml`), used when the store has none.
+pub const BUNDLED_CAMPAIGN: &str = "weekly";
+
+/// The campaigns the store has configs for (`campaigns/<name>.yaml`), sorted.
+pub async fn campaigns(store: &dyn Store) -> Result<Vec<String>, StepError> {
+    let prefix = Key::new("campaigns/").map_err(|e| StepError::internal(e.to_string()))?;
+    let mut names: Vec<String> = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .filter_map(|o| o.key.strip_prefix("campaigns/")?.strip_suffix(".yaml").map(str::to_string))
+        .filter(|n| !n.contains('/'))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Digest of the objects under a prefix (keys and versions), or of the bundled fallback texts.
@@ -273,6 +298,25 @@ mod tests {
         let c = prepare(store.as_ref(), &key, &StartOptions { seed: Some(99), ..Default::default() }).await.unwrap();
         assert_ne!(a.run_id, c.run_id);
         assert_eq!(load(store.as_ref(), &a.run_id).await.unwrap(), a);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_campaign_name_is_refused_with_the_names_found() {
+        let store = open("mem://").unwrap();
+        let spring = bundled::campaign_yaml().replacen("name: weekly", "name: spring", 1);
+        store.put(&keys::campaign("spring").unwrap(), bytes::Bytes::from(spring)).await.unwrap();
+        let e = load_campaign(store.as_ref(), "nosuch").await.unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::InputInvalid);
+        assert!(e.message.contains("\"nosuch\"") && e.message.contains("campaigns found: spring"), "{}", e.message);
+        // The bundled example's own name falls back to it; a stored config is used as it is.
+        assert_eq!(
+            load_campaign(store.as_ref(), BUNDLED_CAMPAIGN).await.unwrap().1,
+            "bundled:examples/campaigns/weekly.yaml"
+        );
+        assert_eq!(load_campaign(store.as_ref(), "spring").await.unwrap().0.name, "spring");
+        let key = Key::new("incoming/nosuch/customers.csv").unwrap();
+        store.put(&key, bytes::Bytes::from_static(b"customer_id\nC1\n")).await.unwrap();
+        assert!(prepare(store.as_ref(), &key, &StartOptions::default()).await.is_err());
     }
 
     #[test]

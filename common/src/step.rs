@@ -195,6 +195,23 @@ impl Ctx {
     }
 }
 
+tokio::task_local! {
+    /// Steps answered from their stored record while a [`observe_reuse`] future runs.
+    static REUSED: std::cell::Cell<u32>;
+}
+
+/// Run `f` and count the steps it answered from their stored records instead of running them — so a local
+/// runner can say a Task reused earlier work (docs/architecture.md, "The cpo command"). Outside such a
+/// future the count is not kept (Lambda has no use for it).
+pub async fn observe_reuse<F: Future>(f: F) -> (F::Output, u32) {
+    REUSED
+        .scope(std::cell::Cell::new(0), async move {
+            let out = f.await;
+            (out, REUSED.with(|n| n.get()))
+        })
+        .await
+}
+
 /// Run `work` once per (run, step, input): if `steps/<step>.json` holds a record with the same input hash,
 /// return its output without running `work`. For steps that read nothing but their input and the run record.
 pub async fn run_once<F, Fut>(
@@ -235,6 +252,7 @@ where
             let changed = rec.reads.changed(&reads);
             if changed.is_empty() {
                 tracing::info!(run_id = %input.run_id, step, "step already complete; returning stored result");
+                let _ = REUSED.try_with(|n| n.set(n.get() + 1));
                 return Ok(rec.output);
             }
             tracing::info!(run_id = %input.run_id, step, ?changed, "inputs changed since the step ran; running again");
@@ -282,6 +300,17 @@ mod tests {
             assert_eq!(out.counts["n"], 3);
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn observe_reuse_counts_only_stored_answers() {
+        let ctx = Ctx::new(crate::store::open("mem://").unwrap());
+        let input = StepInput { run_id: "r-20260101-000000000000".into(), ..Default::default() };
+        let step = || run_once(&ctx, &input, "segment", "", || async { Ok(StepOutput::new(&input.run_id, "segment")) });
+        assert_eq!(observe_reuse(step()).await.1, 0);
+        assert_eq!(observe_reuse(step()).await.1, 1);
+        // Outside an observer nothing is counted and nothing fails.
+        step().await.unwrap();
     }
 
     #[tokio::test]

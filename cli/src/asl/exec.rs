@@ -85,6 +85,16 @@ impl Exec {
         graph: Arc<Graph>,
         input: Value,
     ) -> futures::future::BoxFuture<'static, Result<Value, Failure>> {
+        self.run_graph_as(graph, input, None)
+    }
+
+    /// [`Self::run_graph`] for the Map iteration named `item` in progress events.
+    pub fn run_graph_as(
+        self: Arc<Self>,
+        graph: Arc<Graph>,
+        input: Value,
+        item: Option<String>,
+    ) -> futures::future::BoxFuture<'static, Result<Value, Failure>> {
         Box::pin(async move {
             let mut name = graph.start_at.clone();
             let mut input = input;
@@ -92,10 +102,15 @@ impl Exec {
                 let Some(state) = graph.states.get(&name).cloned() else {
                     return Err(errors::runtime(format!("no state named {name:?}")));
                 };
-                self.emit(Event::StateEntered { name: name.clone(), kind: state.kind.type_name().to_string() });
-                match self.run_state(&state, input).await {
+                self.emit(Event::StateEntered {
+                    name: name.clone(),
+                    kind: state.kind.type_name().to_string(),
+                    item: item.clone(),
+                });
+                let (result, notes) = super::with_notes(self.run_state(&state, input)).await;
+                match result {
                     Ok((output, next)) => {
-                        self.emit(Event::StateExited { name: name.clone() });
+                        self.emit(Event::StateExited { name: name.clone(), item: item.clone(), notes });
                         match next {
                             Some(n) => {
                                 name = n;
@@ -105,7 +120,11 @@ impl Exec {
                         }
                     }
                     Err(f) => {
-                        self.emit(Event::StateFailed { name: name.clone(), error: f.error.clone() });
+                        self.emit(Event::StateFailed {
+                            name: name.clone(),
+                            item: item.clone(),
+                            error: f.error.clone(),
+                        });
                         return Err(f);
                     }
                 }
@@ -373,6 +392,7 @@ impl Exec {
         };
         // ItemSelector (or the legacy Parameters) sees the Map's input as `$` and the item in `$$.Map.Item`.
         let mut inputs = Vec::with_capacity(items.len());
+        let labels: Vec<String> = items.iter().enumerate().map(|(i, item)| super::item_label(i, item)).collect();
         for (index, item) in items.into_iter().enumerate() {
             inputs.push(match &spec.item_selector {
                 Some(t) => {
@@ -449,8 +469,13 @@ impl Exec {
             }
             let exec = self.clone();
             let graph = spec.processor.clone();
+            // Batched items are named by batch: a batch holds several items.
+            let label = match &spec.batcher {
+                Some(_) => format!("batch {}", i + 1),
+                None => labels.get(i).cloned().unwrap_or_else(|| format!("#{i}")),
+            };
             set.spawn(async move {
-                let r = exec.run_graph(graph, input).await;
+                let r = exec.run_graph_as(graph, input, Some(label)).await;
                 drop(permit);
                 (i, r)
             });

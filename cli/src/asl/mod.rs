@@ -69,33 +69,60 @@ pub struct LoadError {
 /// Progress events of an execution (for the CLI's progress display).
 #[derive(Debug, Clone)]
 pub enum Event {
-    StateEntered {
-        name: String,
-        kind: String,
-    },
-    StateExited {
-        name: String,
-    },
+    /// `item` names the Map iteration the state runs in (see [`item_label`]), `None` outside a Map.
+    StateEntered { name: String, kind: String, item: Option<String> },
+    /// `notes`: what the Task invoker said about the work while the state ran ([`note`], e.g. "reused").
+    StateExited { name: String, item: Option<String>, notes: Vec<String> },
     /// A Retrier matched; `attempt` counts the state's retries so far (1 for the first).
-    Retry {
-        state: String,
-        attempt: u32,
-        error: String,
-    },
+    Retry { state: String, attempt: u32, error: String },
     /// A state failed (the error may still be caught by an enclosing state).
-    StateFailed {
-        name: String,
-        error: String,
-    },
+    StateFailed { name: String, item: Option<String>, error: String },
     /// A Wait state or a retry backoff, in definition seconds (before `time_scale`).
-    Sleep {
-        state: String,
-        seconds: f64,
-    },
+    Sleep { state: String, seconds: f64 },
 }
 
 /// Receives progress events.
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+tokio::task_local! {
+    /// The notes of the state being run (one scope per state, in the task that runs it).
+    static NOTES: std::cell::RefCell<Vec<String>>;
+}
+
+/// Attach a short note to the state whose Task is being invoked (a [`TaskInvoker`] calls this); it arrives
+/// with that state's [`Event::StateExited`]. Outside a running state it is dropped.
+pub fn note(text: &str) {
+    let _ = NOTES.try_with(|n| n.borrow_mut().push(text.to_string()));
+}
+
+/// Run `f` collecting the [`note`]s made while it runs.
+pub(crate) async fn with_notes<F: std::future::Future>(f: F) -> (F::Output, Vec<String>) {
+    NOTES
+        .scope(std::cell::RefCell::new(Vec::new()), async move {
+            let out = f.await;
+            (out, NOTES.with(|n| n.take()))
+        })
+        .await
+}
+
+/// How a Map iteration is named in progress events: the item itself when it is a short string (a segment
+/// name), its `name` field, `shard N` for a shard, else `#index`. At most 40 characters.
+pub fn item_label(index: usize, item: &Value) -> String {
+    let label = match item {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => match (o.get("name"), o.get("shard")) {
+            (Some(Value::String(n)), _) => Some(n.clone()),
+            (_, Some(Value::Number(s))) => Some(format!("shard {s}")),
+            _ => None,
+        },
+        _ => None,
+    };
+    match label.filter(|l| !l.trim().is_empty()) {
+        Some(l) if l.chars().count() > 40 => format!("{}…", l.chars().take(39).collect::<String>()),
+        Some(l) => l,
+        None => format!("#{index}"),
+    }
+}
 
 /// Execution options.
 #[derive(Clone, Default)]

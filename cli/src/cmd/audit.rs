@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use cpo_common::store::StoreExt;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,6 +16,10 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Verify the audit chain (and a run's trail when RUN is given); exit 0 when intact, 1 when anything is wrong.
+    #[command(after_help = "Examples:
+  cpo audit verify
+  cpo audit verify weekly-20261125-0123456789ab
+  CPO_STORE=s3://my-bucket cpo audit verify weekly-20261125-0123456789ab --json")]
     Verify(VerifyArgs),
 }
 
@@ -23,7 +28,7 @@ pub struct VerifyArgs {
     /// A run_id whose trail to check as well as the chain.
     pub run: Option<String>,
     /// Store URL (file://DIR, mem://, s3://bucket/prefix, az://container/prefix).
-    #[arg(long, default_value = "file://./cpo-data")]
+    #[arg(long, default_value = super::DEFAULT_STORE, env = super::STORE_ENV)]
     pub store: String,
     /// Machine-readable output.
     #[arg(long)]
@@ -37,7 +42,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let store = cpo_common::store::open(&a.store).with_context(|| format!("opening store {}", a.store))?;
+    let store = super::open_existing_store(&a.store)
+        .with_context(|| format!("opening store {}", a.store))?
+        .ok_or_else(|| anyhow::anyhow!("store {} does not exist", a.store))?;
+    if let Some(run_id) = &a.run {
+        let keys = cpo_common::keys::RunKeys::new(run_id).map_err(|e| anyhow::anyhow!("run {run_id:?}: {e}"))?;
+        anyhow::ensure!(
+            store.exists(&keys.input()).await?,
+            "no such run {run_id:?} in {} (`cpo runs` lists the runs)",
+            a.store
+        );
+    }
     let chain = cpo_safety::audit::verify_chain(store.as_ref()).await?;
     let run = match &a.run {
         Some(run_id) => Some(cpo_safety::audit::verify(store.as_ref(), run_id).await?),
@@ -45,35 +60,35 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     let ok = chain.ok() && run.as_ref().is_none_or(|r| r.ok());
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "chain": chain, "run": run}))?);
+        crate::outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "chain": chain, "run": run}))?)?;
         return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     if chain.ok() {
-        println!(
+        crate::outln!(
             "audit chain intact: {} object(s), {} record(s), head {}",
             chain.objects,
             chain.records,
             chain.head.as_deref().unwrap_or("-")
-        );
+        )?;
     } else {
-        eprintln!("audit chain FAILED verification:");
+        crate::errln!("audit chain FAILED verification:");
         for p in &chain.problems {
-            eprintln!("  {p}");
+            crate::errln!("  {p}");
         }
     }
     if let Some(report) = &run {
         if report.ok() {
-            println!(
+            crate::outln!(
                 "audit trail of {} intact: {} record(s), last hash {} ({})",
                 report.run_id,
                 report.records,
                 report.last_hash.as_deref().unwrap_or("-"),
                 report.key
-            );
+            )?;
         } else {
-            eprintln!("audit trail of {} FAILED verification ({}):", report.run_id, report.key);
+            crate::errln!("audit trail of {} FAILED verification ({}):", report.run_id, report.key);
             for p in &report.problems {
-                eprintln!("  {p}");
+                crate::errln!("  {p}");
             }
         }
     }

@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     pub customer: String,
     /// Store URL: file://DIR, mem://, s3://bucket/prefix, az://container/prefix.
-    #[arg(long, default_value = super::DEFAULT_STORE, env = "CPO_STORE")]
+    #[arg(long, default_value = super::DEFAULT_STORE, env = super::STORE_ENV)]
     pub store: String,
     /// Only report what would be rewritten.
     #[arg(long)]

@@ -17,6 +17,9 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum What {
     /// Synthetic customers (skewed spend, recency and frequency; unique ids; deterministic per seed).
+    #[command(after_help = "Examples:
+  cpo gen customers --n 10000 --out customers.csv
+  cpo gen customers --n 1000000 --seed 3 | gzip > customers.csv.gz")]
     Customers {
         /// Number of customers.
         #[arg(long)]

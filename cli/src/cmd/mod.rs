@@ -14,11 +14,26 @@ pub mod runs;
 pub mod safety;
 pub mod sfn;
 
-/// The store every command uses unless told otherwise.
+/// The store every command uses unless `--store` or the environment variable [`STORE_ENV`] names another.
 pub const DEFAULT_STORE: &str = "file://./cpo-data";
+
+/// The environment variable every command reads its store URL from (the Lambdas' too).
+pub const STORE_ENV: &str = cpo_common::step::STORE_ENV;
 
 pub fn open_store(url: &str) -> anyhow::Result<DynStore> {
     Ok(cpo_common::store::open(url)?)
+}
+
+/// Open a store only to read it: a `file://` store whose directory does not exist is `None` (opening would
+/// create it).
+pub fn open_existing_store(url: &str) -> anyhow::Result<Option<DynStore>> {
+    if let Some(root) = url.strip_prefix("file://") {
+        let root = if root.is_empty() { "." } else { root };
+        if !Path::new(root).exists() {
+            return Ok(None);
+        }
+    }
+    open_store(url).map(Some)
 }
 
 /// A local file's name made safe as one key segment (`[A-Za-z0-9._-]`, no leading dot).

@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(long = "run", value_name = "RUN_ID")]
     pub run_id: String,
     /// Store URL (file://DIR, mem://, s3://bucket/prefix, az://container/prefix).
-    #[arg(long, env = "CPO_STORE", default_value = "file://./cpo-data")]
+    #[arg(long, default_value = super::DEFAULT_STORE, env = super::STORE_ENV)]
     pub store: String,
     /// Render the message of one customer.
     #[arg(long, value_name = "ID")]

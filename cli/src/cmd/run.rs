@@ -26,10 +26,11 @@ pub struct Args {
     #[arg(long)]
     pub input: PathBuf,
     /// Store URL: file://DIR, mem://, s3://bucket/prefix, az://container/prefix.
-    #[arg(long, default_value = super::DEFAULT_STORE, env = "CPO_STORE")]
+    #[arg(long, default_value = super::DEFAULT_STORE, env = super::STORE_ENV)]
     pub store: String,
-    /// Campaign name (config from the store's campaigns/NAME.yaml, else the bundled example) or a YAML file.
-    #[arg(long, default_value = "weekly")]
+    /// Campaign name (config from the store's campaigns/NAME.yaml; the bundled example is `weekly`) or a YAML
+    /// file.
+    #[arg(long, default_value = cpo_common::run::BUNDLED_CAMPAIGN)]
     pub campaign: String,
     /// Directory of approved documents (JSON or Markdown) to use instead of the store's content/approved/.
     #[arg(long)]
@@ -86,7 +87,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         check_config(&store, &key, &opts, &campaign, &digest).await?;
     }
     let run_id = start_and_follow_sharded(&store, &starter, &key, &opts, args.sharded).await?;
-    summary::print(&store, &run_id, args.json).await?;
+    summary::print(&store, &run_id, args.json, Some(started_at)).await?;
     if let Some(path) = &args.metrics_out {
         write_metrics(path, &store, &run_id, &recorder, t0.elapsed(), started_at).await?;
     }
@@ -131,6 +132,8 @@ async fn put_campaign(store: &DynStore, campaign: &str) -> anyhow::Result<(Strin
     let is_file = campaign.ends_with(".yaml") || campaign.ends_with(".yml") || path.is_file();
     if !is_file {
         keys::check_id("campaign", campaign).map_err(|e| anyhow::anyhow!("--campaign: {e}"))?;
+        // Before anything is stored: an unknown name is an error listing the campaigns there are.
+        cpo_common::run::load_campaign(store.as_ref(), campaign).await?;
         return Ok((campaign.to_string(), None));
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read campaign file {campaign}"))?;

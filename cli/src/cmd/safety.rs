@@ -23,8 +23,14 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Screen one text; exit 0 when approved, 1 when blocked.
+    #[command(after_help = "Examples:
+  cpo safety screen --text \"Our winter range is in, {{first_name}}.\"
+  cpo safety screen --text \"...\" --provider offline,openai-moderation --json")]
     Screen(ScreenArgs),
     /// Precision/recall per category and false-block rate on a labelled JSONL set ({"text","expected"}).
+    #[command(after_help = "Examples:
+  cpo safety eval examples/safety-eval.jsonl
+  cpo safety eval labelled.jsonl --provider azure-content-safety --json")]
     Eval(EvalArgs),
 }
 

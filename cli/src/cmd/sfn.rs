@@ -21,6 +21,11 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Execute an ASL definition locally and print its output.
+    #[command(after_help = "Examples:
+  cpo sfn run infra/statemachine/campaign.asl.json --input '{\"run_id\": \"weekly-20261125-0123456789ab\"}'
+  cpo sfn run my-machine.asl.json --time-scale 0 --trace
+
+On failure it prints {\"error\": NAME, \"cause\": TEXT} and exits 1.")]
     Run(RunArgs),
 }
 
@@ -32,7 +37,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "{}")]
     pub input: String,
     /// Where the functions read and write run data.
-    #[arg(long, env = "CPO_STORE", default_value = "file://./cpo-data")]
+    #[arg(long, default_value = super::DEFAULT_STORE, env = super::STORE_ENV)]
     pub store: String,
     /// Multiplies Wait and Retry intervals (0 skips the waiting).
     #[arg(long, default_value_t = 1.0)]
@@ -96,11 +101,18 @@ pub async fn outcome(run: &RunArgs, invoker: Arc<dyn TaskInvoker>) -> (Option<Va
     }
 }
 
+/// ` [item]` for a state inside a Map iteration.
+fn in_item(item: &Option<String>) -> String {
+    item.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default()
+}
+
 fn trace(event: &asl::Event) {
     match event {
-        asl::Event::StateEntered { name, kind } => crate::errln!("→ {name} ({kind})"),
-        asl::Event::StateExited { name } => crate::errln!("✓ {name}"),
-        asl::Event::StateFailed { name, error } => crate::errln!("✗ {name}: {error}"),
+        asl::Event::StateEntered { name, kind, item } => crate::errln!("→ {name}{} ({kind})", in_item(item)),
+        asl::Event::StateExited { name, item, notes } => {
+            crate::errln!("✓ {name}{}{}", in_item(item), notes.iter().map(|n| format!(" ({n})")).collect::<String>())
+        }
+        asl::Event::StateFailed { name, item, error } => crate::errln!("✗ {name}{}: {error}", in_item(item)),
         asl::Event::Retry { state, attempt, error } => crate::errln!("↻ {state}: retry {attempt} after {error}"),
         asl::Event::Sleep { state, seconds } => crate::errln!("… {state}: waiting {seconds}s"),
     }

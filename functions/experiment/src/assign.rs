@@ -172,7 +172,9 @@ impl AssignJob {
         let mut rendered = Vec::new();
         let mut tally = Tally::default();
         let mut lines = JsonLines::new(key, body)?;
+        let mut progress = cpo_common::progress::Rows::new("assign");
         while let Some(m) = lines.next_row::<MemberRef<'_>>() {
+            progress.tick();
             let m = m?;
             let (id, segment) = (m.customer_id.as_str(), m.segment.as_str());
             let (arm, variant_id) = plan.pick(segment, unit_interval(&plan.experiment_id, id));

@@ -1,5 +1,5 @@
 //! Measure the segment step end to end on a file: `segment_file INPUT.csv STORE_DIR`.
-//! The input is hard-linked into `STORE_DIR/incoming/bench/` (no copy), a run is prepared, and the step
+//! The input is hard-linked into `STORE_DIR/incoming/weekly/` (no copy), a run is prepared, and the step
 //! runs on a `file://` store exactly as the local runner would call it. Used for the figures in
 //! docs/segment.md (with `/usr/bin/time -v` for peak RSS).
 
@@ -17,12 +17,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let store = cpo_common::store::open(&format!("file://{dir}"))?;
     let name = std::path::Path::new(&input).file_name().and_then(|n| n.to_str()).unwrap_or("input.csv");
-    let incoming = std::path::Path::new(&dir).join("incoming/bench");
+    let incoming = std::path::Path::new(&dir).join("incoming/weekly");
     std::fs::create_dir_all(&incoming)?;
     let target = incoming.join(name);
     let _ = std::fs::remove_file(&target);
     std::fs::hard_link(&input, &target).or_else(|_| std::fs::copy(&input, &target).map(|_| ()))?;
-    let key = Key::new(format!("incoming/bench/{name}"))?;
+    let key = Key::new(format!("incoming/weekly/{name}"))?;
     let run = prepare(store.as_ref(), &key, &StartOptions::default()).await?;
     let _ = std::fs::remove_file(std::path::Path::new(&dir).join(format!("runs/{}/steps/segment.json", run.run_id)));
     let ctx = Ctx::new(store);

@@ -351,7 +351,9 @@ fn run_piece(
     let mut out = PieceOut { members, ..Default::default() };
     // Rejected rows before the piece's first row belong to the piece before.
     let mut started = ti == 0 && p.from == 0;
+    let mut progress = cpo_common::progress::Rows::new("segment: write");
     while let Some(meta) = rows.next() {
+        progress.tick();
         let rec = rows.rec();
         match rows::customer(layout, &rec, &meta) {
             Ok(c) => {

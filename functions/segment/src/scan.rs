@@ -131,6 +131,7 @@ pub fn scan(buf: &[u8], layout: &Layout, origin: Origin, run_date: NaiveDate, as
 fn scan_rows(mut rows: Rows<'_>, len: usize, layout: &Layout, run_date: NaiveDate, as_of: Option<NaiveDate>) -> Scan {
     let ncat = layout.typical.len();
     let mut out = Scan { table: Table::new(ncat), fast: rows.is_fast(), ..Default::default() };
+    let mut progress = cpo_common::progress::Rows::new("segment: read");
     // Rows of a 100-byte-wide file: reserve once instead of growing (and copying) the columns repeatedly.
     let guess = len / 64;
     let note = |out: &mut Scan, meta: &RowMeta, bad: Bad| {
@@ -147,6 +148,7 @@ fn scan_rows(mut rows: Rows<'_>, len: usize, layout: &Layout, run_date: NaiveDat
             out.table.id_ends.reserve(guess);
             while let Some(meta) = rows.next() {
                 out.rows += 1;
+                progress.tick();
                 let rec = rows.rec();
                 match rows::customer(layout, &rec, &meta) {
                     Ok(c) => {
@@ -171,6 +173,7 @@ fn scan_rows(mut rows: Rows<'_>, len: usize, layout: &Layout, run_date: NaiveDat
             let mut latest: Option<NaiveDate> = None;
             while let Some(meta) = rows.next() {
                 out.rows += 1;
+                progress.tick();
                 let rec = rows.rec();
                 match rows::transaction(layout, &rec, &meta, run_date, &mut tx.currency) {
                     Ok(t) => {
