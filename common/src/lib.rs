@@ -12,6 +12,7 @@ pub mod http;
 pub mod keys;
 pub mod markup;
 pub mod model;
+pub mod outcomes;
 pub mod pii;
 pub mod run;
 pub mod secrets;
