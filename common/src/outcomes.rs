@@ -199,7 +199,10 @@ impl OutcomesConfig {
             }
         }
         let r = self.resolve();
-        if [&r.customer_id, &r.event, &r.timestamp].iter().any(|a| [&r.customer_id, &r.event, &r.timestamp].iter().filter(|b| a == *b).count() > 1) {
+        if [&r.customer_id, &r.event, &r.timestamp]
+            .iter()
+            .any(|a| [&r.customer_id, &r.event, &r.timestamp].iter().filter(|b| a == *b).count() > 1)
+        {
             return err("columns", "customer_id, event and timestamp must be three different columns");
         }
         for k in self.columns.events.keys() {
