@@ -42,7 +42,7 @@ async fn analyze(s: &Scratch, run: &str, file: std::path::PathBuf) -> anyhow::Re
     cpo::cmd::analyze::run(cpo::cmd::analyze::Args {
         store: s.store_url(),
         run: run.to_string(),
-        outcomes: file,
+        outcomes: vec![file],
         definitions: None,
         json: true,
     })
