@@ -168,7 +168,7 @@ async fn judge(
                 Some((format!("{name}: no rows after the header"), 0, 0))
             } else if ratio > max_reject_ratio {
                 let mut top: Vec<_> = t.reasons.iter().collect();
-                top.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+                top.sort_by_key(|e| std::cmp::Reverse(e.1 .0));
                 let why: Vec<String> = top
                     .iter()
                     .take(3)

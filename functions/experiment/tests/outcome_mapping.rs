@@ -18,7 +18,9 @@ fn send() -> NaiveDate {
 }
 
 /// (customer, event) of the valid rows, and (line, field) of the rejected ones.
-fn rows(file: &str, body: &str, rules: &Rules) -> (Vec<(String, Event)>, Vec<(u64, String)>) {
+type Parsed = (Vec<(String, Event)>, Vec<(u64, String)>);
+
+fn rows(file: &str, body: &str, rules: &Rules) -> Parsed {
     let mut sink = Collect::default();
     parse_with(file, body.as_bytes(), rules, &mut sink).unwrap();
     let mut ok = Vec::new();
