@@ -188,26 +188,28 @@ async fn real_outcomes_drive_the_analysis_machine() {
     let k = keys(&run_id);
     assert!(!store.exists(&k.analysis()).await.unwrap(), "no outcomes yet, no analysis");
 
-    // A real-looking outcomes file: every tenth customer opens, friendly-arm customers open twice as often.
+    // A real-looking outcomes file: every tenth customer opens, friendly-arm customers open twice as often,
+    // on the run's send date.
+    let date = json(&store, &k.input()).await["date"].as_str().unwrap().to_string();
     let mut csv = String::from("customer_id,event,timestamp\n");
     for (i, l) in lines(&store, &k.assignments_prefix()).await.iter().enumerate() {
         let a: Value = serde_json::from_str(l).unwrap();
         let id = a["customer_id"].as_str().unwrap();
-        csv.push_str(&format!("{id},delivered,2026-11-20T09:00:00Z\n"));
+        csv.push_str(&format!("{id},delivered,{date}T09:00:00Z\n"));
         let opens = if a["arm"] == "friendly" { i % 5 == 0 } else { i % 10 == 0 };
         if opens {
-            csv.push_str(&format!("{id},open,2026-11-20T10:00:00Z\n"));
-            csv.push_str(&format!("{id},open,2026-11-20T11:00:00Z\n")); // duplicate: counted once
+            csv.push_str(&format!("{id},open,{date}T10:00:00Z\n"));
+            csv.push_str(&format!("{id},open,{date}T11:00:00Z\n")); // duplicate: counted once
         }
     }
-    csv.push_str("NOT-A-CUSTOMER,open,2026-11-20T10:00:00Z\n");
-    csv.push_str("C1,teleport,2026-11-20T10:00:00Z\n");
+    csv.push_str(&format!("NOT-A-CUSTOMER,open,{date}T10:00:00Z\n"));
+    csv.push_str(&format!("C1,teleport,{date}T10:00:00Z\n"));
     let path = s.path("events.csv");
     std::fs::write(&path, csv).unwrap();
     cpo::cmd::analyze::run(cpo::cmd::analyze::Args {
         store: s.store_url(),
         run: run_id.clone(),
-        outcomes: path,
+        outcomes: vec![path],
         definitions: None,
         json: true,
     })

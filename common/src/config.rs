@@ -34,6 +34,10 @@ pub struct CampaignConfig {
     /// Model → token prices in USD.
     pub prices: BTreeMap<String, Price>,
     pub simulation: Simulation,
+    /// Outcomes files: send window, reject limit, the email service's export format. Left out of the
+    /// serialized config (and so of the config digest) while it is the default.
+    #[serde(skip_serializing_if = "crate::outcomes::OutcomesConfig::is_default")]
+    pub outcomes: crate::outcomes::OutcomesConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,6 +179,7 @@ impl Default for CampaignConfig {
             experiment: Experiment::default(),
             prices: BTreeMap::new(),
             simulation: Simulation::default(),
+            outcomes: crate::outcomes::OutcomesConfig::default(),
         }
     }
 }
@@ -303,6 +308,9 @@ impl CampaignConfig {
         }
         if self.segmentation.bins < 2 {
             return err("segmentation.bins", "must be at least 2".into());
+        }
+        if let Err((field, why)) = self.outcomes.validate() {
+            return err(&field, why);
         }
         Ok(())
     }

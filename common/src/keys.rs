@@ -210,6 +210,27 @@ impl RunKeys {
     pub fn ingest(&self, file: &str) -> Key {
         self.at(&format!("ingest/{file}"))
     }
+    /// Every valid outcomes drop, by content: `ingest/files/<sha256>.<ext>`.
+    pub fn ingest_files_prefix(&self) -> Key {
+        self.at("ingest/files/")
+    }
+    pub fn ingest_file(&self, sha256: &str, ext: &str) -> Key {
+        self.at(&format!("ingest/files/{sha256}.{ext}"))
+    }
+    /// What ingest recorded about an accepted file (its drop, counts, whether it is simulated).
+    pub fn ingest_accepted(&self, sha256: &str) -> Key {
+        self.at(&format!("ingest/accepted/{sha256}.json"))
+    }
+    pub fn ingest_accepted_prefix(&self) -> Key {
+        self.at("ingest/accepted/")
+    }
+    /// A refused drop's reason (the drop itself stays under `outcomes/`).
+    pub fn ingest_refused(&self, sha256: &str) -> Key {
+        self.at(&format!("ingest/refused/{sha256}.json"))
+    }
+    pub fn ingest_refused_prefix(&self) -> Key {
+        self.at("ingest/refused/")
+    }
     pub fn ingest_rejected(&self) -> Key {
         self.at("ingest/rejected.jsonl")
     }

@@ -96,7 +96,7 @@ pub struct RenderedMessage {
 }
 
 /// One outcomes object as ingest saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutcomesFile {
     pub key: String,
     pub etag: String,
@@ -106,10 +106,70 @@ pub struct OutcomesFile {
     pub accepted: u64,
     pub rejected: u64,
     pub simulated: bool,
+    /// SHA-256 of the content (`key` is `ingest/files/<sha256>.<ext>`).
+    #[serde(default)]
+    pub sha256: String,
+    /// The drop it came from (`outcomes/<file>`, first seen).
+    #[serde(default)]
+    pub source: String,
+    /// Rows of event types the mapping ignores.
+    #[serde(default)]
+    pub ignored: u64,
+    /// Rows repeating a (customer, event) pair already seen in this or an earlier file.
+    #[serde(default)]
+    pub duplicates: u64,
+    /// Distinct customers of this file never assigned in the run.
+    #[serde(default)]
+    pub unknown_customers: u64,
+}
+
+/// `ingest/refused/<sha256>.json`: a drop that is not analysed, and why (the drop stays under `outcomes/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefusedFile {
+    pub sha256: String,
+    /// The drop (`runs/<id>/outcomes/<file>`).
+    pub source: String,
+    pub reason: String,
+    pub rows: u64,
+    pub rejected: u64,
+    pub refused_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Which outcomes an analysis used: real files whenever the run has any, else the simulated ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomesSource {
+    Real,
+    Simulated,
+    #[default]
+    None,
+}
+
+/// Long-run lift of the campaign against the global holdout, on conversions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutLift {
+    /// `measured`, or `not_measurable_yet` with `reason`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub metric: String,
+    pub treated_n: u64,
+    pub treated_conversions: u64,
+    pub holdout_n: u64,
+    pub holdout_conversions: u64,
+    pub treated_rate: Option<f64>,
+    pub holdout_rate: Option<f64>,
+    /// Relative lift of treated over holdout, with its CI.
+    pub lift: Option<f64>,
+    pub lift_ci_low: Option<f64>,
+    pub lift_ci_high: Option<f64>,
+    pub diff: Option<f64>,
+    pub diff_ci_low: Option<f64>,
+    pub diff_ci_high: Option<f64>,
+    pub p_value: Option<f64>,
 }
 
 /// `ingest/summary.json`: what the cumulative outcomes held (aggregates only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IngestSummary {
     pub run_id: String,
     pub files: Vec<OutcomesFile>,
@@ -124,6 +184,15 @@ pub struct IngestSummary {
     /// Assigned customers with at least one event.
     pub customers_with_events: u64,
     pub simulated: bool,
+    /// Drops refused (each with its reason); they block nothing.
+    #[serde(default)]
+    pub refused: Vec<RefusedFile>,
+    /// Which files `files` are: real, or simulated only when the run has no real file.
+    #[serde(default)]
+    pub source: OutcomesSource,
+    /// Accepted files left out of this analysis (simulated ones once real outcomes exist).
+    #[serde(default)]
+    pub set_aside: Vec<String>,
     /// Key of the per-customer outcome object (`ingest/outcomes.csv`).
     pub outcomes_key: String,
 }
@@ -141,6 +210,12 @@ pub struct AnalysisDoc {
     pub decision: String,
     pub winner: Option<String>,
     pub decision_reasons: Vec<String>,
+    /// Real or simulated outcomes (never both).
+    #[serde(default)]
+    pub outcomes_source: OutcomesSource,
+    /// Treated vs global holdout on conversions, or why that cannot be measured yet.
+    #[serde(default)]
+    pub holdout_lift: Option<HoldoutLift>,
     #[serde(default)]
     pub extra: serde_json::Value,
 }

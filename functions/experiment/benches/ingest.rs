@@ -117,12 +117,13 @@ fn ingest_step_100k_customers(bencher: divan::Bencher) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let store = cpo_common::store::open("mem://").unwrap();
     let keys = RunKeys::new(RUN).unwrap();
-    let objects = rt.block_on(async {
+    let rules = cpo_experiment::events::Rules::default();
+    let selection = rt.block_on(async {
         store.put(&keys.assignments(0), Bytes::from(assignments_jsonl())).await.unwrap();
         store.put(&keys.outcomes("simulated-7.csv").unwrap(), Bytes::from(outcomes_csv())).await.unwrap();
-        cpo_experiment::ingest::outcome_objects(store.as_ref(), &keys).await.unwrap()
+        cpo_experiment::ingest::Selection::load(store.as_ref(), &keys, &rules, 1.0).await.unwrap()
     });
     bencher.bench_local(|| {
-        rt.block_on(cpo_experiment::ingest::run(store.as_ref(), &keys, &objects)).map(|o| o.counts.len())
+        rt.block_on(cpo_experiment::ingest::run(store.as_ref(), &keys, &selection, &rules)).map(|o| o.counts.len())
     });
 }

@@ -201,6 +201,8 @@ pub fn analyse(run_id: &str, cfg: &Experiment, plan: &Plan, counts: &Counts, ing
         decision,
         winner,
         decision_reasons: reasons,
+        outcomes_source: ingest.source,
+        holdout_lift: Some(crate::holdout::lift(&overall, ingest.source, cfg.alpha)),
         extra: json!({
             "alpha": cfg.alpha,
             "power_target": cfg.power,

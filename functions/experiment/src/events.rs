@@ -4,7 +4,10 @@
 //! timestamp without building a date-time: the common `YYYY-MM-DDTHH:MM:SSZ` shape is checked by hand, anything
 //! else falls back to chrono's parsers, so exactly the same strings are accepted as before.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use cpo_common::outcomes::{EventName, OutcomesConfig, ResolvedColumns, TimestampFormat};
 
 /// The event types, each a bit of a customer's outcome flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,164 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event a configured name stands for; `None` for `ignore`.
+    pub fn of_name(n: EventName) -> Option<Event> {
+        Some(match n {
+            EventName::Delivered => Event::Delivered,
+            EventName::Open => Event::Open,
+            EventName::Click => Event::Click,
+            EventName::Convert => Event::Convert,
+            EventName::Unsubscribe => Event::Unsubscribe,
+            EventName::Bounce => Event::Bounce,
+            EventName::Ignore => return None,
+        })
+    }
+}
+
+/// How rows are read and which are accepted: the column mapping in force and the send window.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub customer_id: String,
+    pub event: String,
+    pub timestamp: String,
+    pub timestamp_format: TimestampFormat,
+    /// Lower-cased export event name → event, `None` for an ignored type. Empty: the canonical names only
+    /// (the fast path of [`Event::parse`]).
+    events: HashMap<String, Option<Event>>,
+    /// First and last accepted UTC day, both included.
+    pub window: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            customer_id: "customer_id".into(),
+            event: "event".into(),
+            timestamp: "timestamp".into(),
+            timestamp_format: TimestampFormat::Text,
+            events: HashMap::new(),
+            window: None,
+        }
+    }
+}
+
+impl Rules {
+    /// The run's rules: its `outcomes` config and send date.
+    pub fn new(cfg: &OutcomesConfig, send_date: NaiveDate) -> Self {
+        let last = send_date.checked_add_days(chrono::Days::new(u64::from(cfg.window_days))).unwrap_or(send_date);
+        Self { window: Some((send_date, last)), ..Self::from_columns(&cfg.resolve()) }
+    }
+
+    pub fn from_columns(c: &ResolvedColumns) -> Self {
+        let canonical = c.events.iter().all(|(k, v)| Event::of_name(*v).is_some_and(|e| e.name() == k));
+        Self {
+            customer_id: c.customer_id.clone(),
+            event: c.event.clone(),
+            timestamp: c.timestamp.clone(),
+            timestamp_format: c.timestamp_format,
+            events: if canonical && c.events.len() == ALL.len() {
+                HashMap::new()
+            } else {
+                c.events.iter().map(|(k, v)| (k.clone(), Event::of_name(*v))).collect()
+            },
+            window: None,
+        }
+    }
+
+    /// `Some(Some(e))` an event, `Some(None)` an ignored type, `None` unknown.
+    fn event(&self, raw: &str) -> Option<Option<Event>> {
+        if self.events.is_empty() {
+            return Event::parse(raw).map(Some);
+        }
+        self.events.get(raw).copied().or_else(|| self.events.get(&raw.trim().to_lowercase()).copied())
+    }
+
+    fn known_names(&self) -> String {
+        if self.events.is_empty() {
+            return "delivered, open, click, convert, unsubscribe, bounce".into();
+        }
+        let mut names: Vec<&str> = self.events.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut s = names.iter().take(12).copied().collect::<Vec<_>>().join(", ");
+        if names.len() > 12 {
+            s.push_str(", …");
+        }
+        s
+    }
+}
+
+/// What a valid row is: an event, or a type the mapping ignores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Valid<'a> {
+    Row(EventRow<'a>),
+    Ignored,
+}
+
+/// Validate the three fields of a row under `rules`: mapping, timestamp format and send window.
+pub fn validate_with<'a>(
+    rules: &Rules,
+    customer_id: Option<&'a str>,
+    event: Option<&str>,
+    timestamp: Option<&'a str>,
+) -> Result<Valid<'a>, Invalid> {
+    let customer_id =
+        customer_id.map(str::trim).filter(|s| !s.is_empty()).ok_or(("customer_id", "missing or empty".to_string()))?;
+    if customer_id.len() > 256 || has_control(customer_id) {
+        return Err(("customer_id", "longer than 256 characters or has control characters".into()));
+    }
+    let raw_event = event.map(str::trim).filter(|s| !s.is_empty()).ok_or(("event", "missing or empty".to_string()))?;
+    // Reasons describe a refused value without quoting it (they end up in error messages and reports).
+    let Some(event) = rules.event(raw_event).ok_or_else(|| {
+        let what = cpo_common::pii::describe(raw_event);
+        ("event", format!("not one of {} ({what}); map it under outcomes.columns.events", rules.known_names()))
+    })?
+    else {
+        return Ok(Valid::Ignored);
+    };
+    let timestamp =
+        timestamp.map(str::trim).filter(|s| !s.is_empty()).ok_or(("timestamp", "missing or empty".to_string()))?;
+    let day = event_day(timestamp, rules.timestamp_format).ok_or_else(|| {
+        let what = cpo_common::pii::describe(timestamp);
+        let want = match rules.timestamp_format {
+            TimestampFormat::Text => "an RFC 3339 timestamp, `YYYY-MM-DD HH:MM:SS` or a date",
+            TimestampFormat::UnixSeconds => "seconds since 1970 (unix_seconds)",
+            TimestampFormat::UnixMillis => "milliseconds since 1970 (unix_millis)",
+        };
+        ("timestamp", format!("not {want} ({what})"))
+    })?;
+    if let Some((first, last)) = rules.window {
+        if day < first || day > last {
+            let when = if day < first { "before the send date" } else { "after the end of" };
+            return Err((
+                "timestamp",
+                format!("{day}: {when} the send window {first} to {last} (outcomes.window_days)"),
+            ));
+        }
+    }
+    Ok(Valid::Row(EventRow { customer_id, event, timestamp }))
+}
+
+/// The UTC day of a timestamp in `format`.
+pub fn event_day(s: &str, format: TimestampFormat) -> Option<NaiveDate> {
+    match format {
+        TimestampFormat::Text => {
+            if utc_seconds_shape(s.as_bytes()) {
+                return NaiveDate::parse_from_str(&s[..10], "%Y-%m-%d").ok();
+            }
+            parse_timestamp(s).map(|t| t.date_naive())
+        }
+        TimestampFormat::UnixSeconds => {
+            let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+            if !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            DateTime::from_timestamp(whole.parse::<i64>().ok()?, 0).map(|t| t.date_naive())
+        }
+        TimestampFormat::UnixMillis => DateTime::from_timestamp_millis(s.parse().ok()?).map(|t| t.date_naive()),
+    }
+}
+
 /// Flags bit of a customer who was assigned in this run (set while joining outcomes with assignments).
 pub const KNOWN: u8 = 1 << 7;
 
@@ -67,30 +228,16 @@ pub struct EventRow<'a> {
 /// Why a row was rejected: the field at fault and the reason.
 pub type Invalid = (&'static str, String);
 
-/// Validate the three fields of an event row.
+/// Validate the three fields of an event row with the canonical names, any date.
 pub fn validate<'a>(
     customer_id: Option<&'a str>,
     event: Option<&str>,
     timestamp: Option<&'a str>,
 ) -> Result<EventRow<'a>, Invalid> {
-    let customer_id =
-        customer_id.map(str::trim).filter(|s| !s.is_empty()).ok_or(("customer_id", "missing or empty".to_string()))?;
-    if customer_id.len() > 256 || has_control(customer_id) {
-        return Err(("customer_id", "longer than 256 characters or has control characters".into()));
+    match validate_with(&Rules::default(), customer_id, event, timestamp)? {
+        Valid::Row(r) => Ok(r),
+        Valid::Ignored => Err(("event", "ignored".into())),
     }
-    let raw_event = event.map(str::trim).filter(|s| !s.is_empty()).ok_or(("event", "missing or empty".to_string()))?;
-    // Reasons describe a refused value without quoting it (they end up in error messages and reports).
-    let event = Event::parse(raw_event).ok_or_else(|| {
-        let what = cpo_common::pii::describe(raw_event);
-        ("event", format!("not one of delivered, open, click, convert, unsubscribe, bounce ({what})"))
-    })?;
-    let timestamp =
-        timestamp.map(str::trim).filter(|s| !s.is_empty()).ok_or(("timestamp", "missing or empty".to_string()))?;
-    if !is_timestamp(timestamp) {
-        let what = cpo_common::pii::describe(timestamp);
-        return Err(("timestamp", format!("not an RFC 3339 timestamp, `YYYY-MM-DD HH:MM:SS` or a date ({what})")));
-    }
-    Ok(EventRow { customer_id, event, timestamp })
 }
 
 /// `char::is_control` over the id; ASCII ids (the usual case) are checked byte by byte.

@@ -1,5 +1,6 @@
-//! `ingest`: every object under `outcomes/` (cumulative: all drops so far, CSV or JSON lines), validated and
-//! deduplicated per customer and event, joined with the assignments. Writes:
+//! `ingest`: the accepted outcomes files of a run (`ingest/files/`, see [`crate::accept`]; CSV or JSON lines),
+//! real ones whenever there is one, else the simulated ones (never both), validated and deduplicated per
+//! customer and event, joined with the assignments. Writes:
 //! `ingest/rejected.jsonl` (file, line, field, reason, raw), `ingest/unknown.jsonl` (events of customers this
 //! run never assigned), `ingest/outcomes-NNNNN.csv` (per assigned customer with events: one flag per event,
 //! aligned with `assignments/part-NNNNN.jsonl`), `ingest/counts.json` (per segment and arm: customers and
@@ -16,26 +17,52 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cpo_common::keys::RunKeys;
-use cpo_common::model::experiment::{IngestCounts, IngestSummary, OutcomesFile};
+use cpo_common::model::experiment::{IngestCounts, IngestSummary, OutcomesFile, OutcomesSource, RefusedFile};
 use cpo_common::model::segment::Rejected;
 use cpo_common::store::StoreExt;
 use cpo_common::{Key, ObjectMeta, StepError, StepOutput, Store};
 use tokio::task::JoinHandle;
 
+use crate::accept::AcceptedFile;
 use crate::analyze::{self, Cell, Counts, METRICS};
 use crate::assignment_ref;
-use crate::events::{self, Event, EventRow, KNOWN};
+use crate::events::{self, Event, EventRow, Rules, KNOWN};
 use crate::flags::{self, FlagKey, FlagMap};
 use crate::outcome_rows::{self, RowSink};
 use crate::parts::list_parts;
 use crate::windows;
 
-/// The outcomes objects of a run with their versions: the identity of an analysis.
+/// The drops of a run (every object under `outcomes/`).
 pub async fn outcome_objects(store: &dyn Store, keys: &RunKeys) -> Result<Vec<ObjectMeta>, StepError> {
-    let mut objects: Vec<ObjectMeta> =
-        store.list(&keys.outcomes_prefix()).await?.into_iter().filter(|o| !o.key.ends_with('/')).collect();
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(objects)
+    crate::accept::drops(store, keys).await
+}
+
+/// The files an analysis uses, in the order they arrived: the real ones whenever the run has any, else the newest simulated one (two
+/// simulations are two guesses, not more data). Returns them, which kind they are, and the files set aside.
+pub fn select(accepted: &[AcceptedFile]) -> (OutcomesSource, Vec<AcceptedFile>, Vec<String>) {
+    let (real, simulated): (Vec<&AcceptedFile>, Vec<&AcceptedFile>) = accepted.iter().partition(|f| !f.simulated);
+    let (source, used): (OutcomesSource, Vec<AcceptedFile>) = if !real.is_empty() {
+        (OutcomesSource::Real, real.into_iter().cloned().collect())
+    } else if let Some(last) = simulated.last() {
+        (OutcomesSource::Simulated, vec![(*last).clone()])
+    } else {
+        (OutcomesSource::None, Vec::new())
+    };
+    let set_aside = accepted.iter().filter(|f| !used.iter().any(|u| u.key == f.key)).map(|f| f.key.clone()).collect();
+    (source, used, set_aside)
+}
+
+/// The accepted files as objects, in key order (what [`run`] reads; their listing is the analysis identity).
+pub async fn file_objects(store: &dyn Store, files: &[AcceptedFile]) -> Result<Vec<ObjectMeta>, StepError> {
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let key = Key::new(f.key.clone())?;
+        let meta = store.head(&key).await?.ok_or_else(|| {
+            StepError::internal(format!("{key}: accepted outcomes file missing; its record is {}", f.sha256))
+        })?;
+        out.push(meta);
+    }
+    Ok(out)
 }
 
 pub fn etag(o: &ObjectMeta) -> String {
@@ -52,9 +79,7 @@ pub fn summary_identity(files: &[OutcomesFile]) -> String {
     files.iter().map(|f| format!("{}\t{}\n", f.key, f.etag)).collect()
 }
 
-pub fn is_simulated(key: &str) -> bool {
-    key.rsplit('/').next().is_some_and(|n| n.starts_with("simulated-"))
-}
+pub use crate::accept::is_simulated;
 
 pub fn outcomes_part(keys: &RunKeys, part: usize) -> Key {
     keys.ingest(&format!("outcomes-{part:05}.csv"))
@@ -77,6 +102,7 @@ pub fn has(flags: u8, e: Event) -> bool {
 struct Fold {
     flags: FlagMap,
     accepted: u64,
+    ignored: u64,
     duplicates: u64,
     rejected: Vec<Rejected>,
     /// The customer of the latest rows and their event bits, not yet in `flags` (when `run_bits` ≠ 0).
@@ -89,6 +115,7 @@ impl Fold {
         Self {
             flags: flags::with_capacity(capacity),
             accepted: 0,
+            ignored: 0,
             duplicates: 0,
             rejected: Vec::new(),
             run_id: String::new(),
@@ -125,6 +152,9 @@ impl RowSink for Fold {
     fn rejected(&mut self, row: Rejected) {
         self.rejected.push(row);
     }
+    fn ignored(&mut self, _line: u64) {
+        self.ignored += 1;
+    }
 }
 
 /// Second pass (only when some customers are unknown): their rows, with file and line, for the analyst.
@@ -132,12 +162,14 @@ struct UnknownRows {
     file: String,
     flags: Arc<FlagMap>,
     out: Vec<Rejected>,
+    customers: std::collections::HashSet<FlagKey>,
 }
 
 impl RowSink for UnknownRows {
     fn valid(&mut self, line: u64, row: EventRow<'_>) {
         let known = |f: &AtomicU8| f.load(Ordering::Relaxed) & KNOWN != 0;
         if self.flags.get(&FlagKey::of(row.customer_id)).is_some_and(|f| !known(f)) {
+            self.customers.insert(FlagKey::of(row.customer_id));
             // The row as before this module streamed: the timestamp normalised to RFC 3339.
             let ts = events::parse_timestamp(row.timestamp).map(|t| t.to_rfc3339());
             self.out.push(Rejected {
@@ -163,8 +195,62 @@ struct PartOut {
     events: [u64; 6],
 }
 
-pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> Result<StepOutput, StepError> {
+/// What an ingest reads: the files chosen by [`select`] (as accepted records and as objects, same order) and
+/// what it reports besides them.
+#[derive(Debug, Default)]
+pub struct Selection {
+    pub source: OutcomesSource,
+    pub files: Vec<AcceptedFile>,
+    pub objects: Vec<ObjectMeta>,
+    pub refused: Vec<RefusedFile>,
+    pub set_aside: Vec<String>,
+}
+
+impl Selection {
+    /// Accept the new drops, then choose the files to analyse.
+    pub async fn load(
+        store: &dyn Store,
+        keys: &RunKeys,
+        rules: &Rules,
+        max_reject_ratio: f64,
+    ) -> Result<Self, StepError> {
+        let accepted = crate::accept::run(store, keys, rules, max_reject_ratio).await?;
+        Self::of(store, accepted).await
+    }
+
+    /// The choice among the files accepted so far (new drops are left to the next ingest).
+    pub async fn current(store: &dyn Store, keys: &RunKeys) -> Result<Self, StepError> {
+        Self::of(store, crate::accept::list(store, keys).await?).await
+    }
+
+    /// What an ingest or analysis of this selection is idempotent on: the files read (by version) and the
+    /// refusals it reports.
+    pub fn identity(&self) -> String {
+        let mut id = identity(&self.objects);
+        for r in &self.refused {
+            id.push_str(&format!("refused\t{}\n", r.sha256));
+        }
+        id
+    }
+
+    async fn of(store: &dyn Store, accepted: crate::accept::Accepted) -> Result<Self, StepError> {
+        let (source, files, set_aside) = select(&accepted.files);
+        let objects = file_objects(store, &files).await?;
+        Ok(Self { source, files, objects, refused: accepted.refused, set_aside })
+    }
+}
+
+pub async fn run(store: &dyn Store, keys: &RunKeys, sel: &Selection, rules: &Rules) -> Result<StepOutput, StepError> {
     let run_id = keys.run_id();
+    let objects = sel.objects.as_slice();
+    if objects.is_empty() {
+        let why: Vec<&str> = sel.refused.iter().map(|r| r.reason.as_str()).collect();
+        return Err(StepError::input(if why.is_empty() {
+            format!("{}: no outcomes file to analyse", keys.outcomes_prefix())
+        } else {
+            format!("every outcomes file of run {run_id} was refused: {}", why.join(" | "))
+        }));
+    }
     let assignment_keys = list_parts(store, &keys.assignments_prefix(), "part-", ".jsonl").await?;
     if assignment_keys.is_empty() {
         return Err(StepError::input(format!(
@@ -177,13 +263,15 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
     let capacity = expected_customers(store, keys, objects).await;
     let mut fold = Fold::new(capacity);
     let mut files = Vec::new();
-    for o in objects {
+    for (o, rec) in objects.iter().zip(&sel.files) {
         let key = Key::new(o.key.clone())?;
-        let (accepted, rejected) = (fold.accepted, fold.rejected.len());
-        let file = o.key.clone();
+        let (accepted, rejected, ignored, dups) = (fold.accepted, fold.rejected.len(), fold.ignored, fold.duplicates);
+        // Rows are reported under the drop's name, the file the user knows.
+        let file = rec.source.clone();
+        let rules = rules.clone();
         let ((format, rows), back) = windows::with_object(store, &key, o.size, move |input| {
             let mut fold = fold;
-            let parsed = outcome_rows::parse(&file, input, &mut fold)?;
+            let parsed = outcome_rows::parse_with(&file, input, &rules, &mut fold)?;
             fold.flush();
             Ok((parsed, fold))
         })
@@ -196,7 +284,12 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
             rows,
             accepted: fold.accepted - accepted,
             rejected: (fold.rejected.len() - rejected) as u64,
-            simulated: is_simulated(&o.key),
+            simulated: rec.simulated,
+            sha256: rec.sha256.clone(),
+            source: rec.source.clone(),
+            ignored: fold.ignored - ignored,
+            duplicates: fold.duplicates - dups,
+            unknown_customers: 0,
         };
         tracing::info!(run_id, file = %o.key, rows = f.rows, rejected = f.rejected, "outcomes file read");
         files.push(f);
@@ -226,8 +319,11 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
         .ok_or_else(|| StepError::internal("ingest: the outcome flags are still shared after the join"))?;
     let (unknown_customers, unknown_events) = flags::unknown(&mut flags);
 
-    let unknown_rows =
-        if unknown_customers > 0 { unknown_rows(store, objects, Arc::new(flags)).await? } else { Vec::new() };
+    let unknown_rows = if unknown_customers > 0 {
+        unknown_rows(store, objects, rules, Arc::new(flags), &mut files).await?
+    } else {
+        Vec::new()
+    };
     store.put(&keys.ingest("unknown.jsonl"), crate::parts::to_jsonl(&unknown_rows)?).await?;
 
     let identity = identity(objects);
@@ -252,6 +348,9 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
         unknown_events,
         customers_with_events: with_events,
         simulated,
+        refused: sel.refused.clone(),
+        source: sel.source,
+        set_aside: sel.set_aside.clone(),
         outcomes_key: keys.ingest("outcomes-").to_string(),
     };
     store.put_json(&keys.ingest("summary.json"), &summary).await?;
@@ -277,6 +376,8 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, objects: &[ObjectMeta]) -> R
         .count("unknown_events", unknown_events)
         .count("customers_with_events", with_events)
         .count("events", serde_json::json!(summary.events))
+        .count("refused", summary.refused.len() as u64)
+        .count("source", serde_json::json!(summary.source))
         .count("simulated", simulated))
 }
 
@@ -380,22 +481,32 @@ impl Cells {
     }
 }
 
+/// The rows of customers never assigned, and per file how many such customers it has.
 async fn unknown_rows(
     store: &dyn Store,
     objects: &[ObjectMeta],
+    rules: &Rules,
     flags: Arc<FlagMap>,
+    files: &mut [OutcomesFile],
 ) -> Result<Vec<Rejected>, StepError> {
     let mut out = Vec::new();
-    for o in objects {
+    for (o, f) in objects.iter().zip(files.iter_mut()) {
         let key = Key::new(o.key.clone())?;
-        let sink = UnknownRows { file: o.key.clone(), flags: flags.clone(), out: Vec::new() };
-        let rows = windows::with_object(store, &key, o.size, move |input| {
+        let sink = UnknownRows {
+            file: f.source.clone(),
+            flags: flags.clone(),
+            out: Vec::new(),
+            customers: Default::default(),
+        };
+        let rules = rules.clone();
+        let (rows, customers) = windows::with_object(store, &key, o.size, move |input| {
             let mut sink = sink;
             let file = sink.file.clone();
-            outcome_rows::parse(&file, input, &mut sink)?;
-            Ok(sink.out)
+            outcome_rows::parse_with(&file, input, &rules, &mut sink)?;
+            Ok((sink.out, sink.customers.len() as u64))
         })
         .await?;
+        f.unknown_customers = customers;
         out.extend(rows);
     }
     Ok(out)

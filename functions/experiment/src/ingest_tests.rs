@@ -85,6 +85,12 @@ async fn setup(n: usize, part: usize) -> (cpo_common::store::DynStore, RunKeys) 
     (store, keys)
 }
 
+/// Accept the drops and ingest the chosen files, as the `ingest` action does (no send window here).
+async fn ingest_all(store: &dyn Store, keys: &RunKeys) -> Result<StepOutput, StepError> {
+    let sel = Selection::load(store, keys, &Rules::default(), 1.0).await?;
+    run(store, keys, &sel, &Rules::default()).await
+}
+
 /// The counts straight from the generated data.
 fn expected(n: usize) -> Counts {
     let mut counts = Counts::new();
@@ -106,8 +112,7 @@ async fn counts_ingest_writes_equal_the_re_read_and_the_data() {
     let n = 2_000;
     let (store, keys) = setup(n, 300).await;
     let store = store.as_ref();
-    let objects = outcome_objects(store, &keys).await.unwrap();
-    let out = run(store, &keys, &objects).await.unwrap();
+    let out = ingest_all(store, &keys).await.unwrap();
 
     let summary: IngestSummary = store.get_json(&keys.ingest("summary.json")).await.unwrap();
     let stored = crate::analyze::stored_counts(store, &keys, &summary).await.unwrap().expect("ingest/counts.json");
@@ -126,9 +131,14 @@ async fn counts_ingest_writes_equal_the_re_read_and_the_data() {
     assert_eq!(summary.duplicates, dups + 1);
     assert_eq!((summary.unknown_customers, summary.unknown_events), (2, 3));
     assert_eq!(summary.rejected, 2);
+    let mut per_file: Vec<(&str, u64)> = summary.files.iter().map(|f| (f.format.as_str(), f.rejected)).collect();
+    per_file.sort_unstable();
+    assert_eq!(per_file, [("csv", 1), ("jsonl", 1)]);
+    assert_eq!(summary.files.iter().map(|f| f.duplicates).sum::<u64>(), summary.duplicates);
     assert_eq!(
-        summary.files.iter().map(|f| (f.format.as_str(), f.rejected)).collect::<Vec<_>>(),
-        [("csv", 1), ("jsonl", 1)]
+        summary.files.iter().map(|f| f.unknown_customers).sum::<u64>(),
+        2,
+        "NOBODY in the CSV, GHOST in the JSON"
     );
     assert_eq!(
         summary.files.iter().map(|f| f.rows).sum::<u64>(),
@@ -155,8 +165,7 @@ async fn counts_ingest_writes_equal_the_re_read_and_the_data() {
 async fn stored_counts_belong_to_one_outcomes_set() {
     let (store, keys) = setup(300, 100).await;
     let store = store.as_ref();
-    let objects = outcome_objects(store, &keys).await.unwrap();
-    run(store, &keys, &objects).await.unwrap();
+    ingest_all(store, &keys).await.unwrap();
     let mut summary: IngestSummary = store.get_json(&keys.ingest("summary.json")).await.unwrap();
     assert!(crate::analyze::stored_counts(store, &keys, &summary).await.unwrap().is_some());
     summary.files[0].etag.push('x');
@@ -169,8 +178,7 @@ async fn a_customer_assigned_twice_fails_the_join() {
     let store = store.as_ref();
     let again = serde_json::to_string(&assignment(0)).unwrap() + "\n";
     put(store, &keys.assignments(3), again).await;
-    let objects = outcome_objects(store, &keys).await.unwrap();
-    let e = run(store, &keys, &objects).await.unwrap_err();
+    let e = ingest_all(store, &keys).await.unwrap_err();
     assert_eq!(e.kind, cpo_common::ErrorKind::Internal);
     assert!(e.message.contains("assigned twice") && !e.message.contains("C00000"), "{e}");
 }

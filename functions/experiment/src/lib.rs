@@ -3,12 +3,14 @@
 //! `input.action` selects the operation (DESIGN.md §4): `assign` (campaign machine), `simulate` (demo outcomes),
 //! `ingest` and `analyze` (analysis machine).
 
+pub mod accept;
 pub mod analyze;
 pub mod assign;
 pub mod assignment_ref;
 pub mod events;
 pub mod flags;
 pub mod hashing;
+pub mod holdout;
 pub mod ingest;
 pub mod member;
 pub mod outcome_rows;
@@ -73,16 +75,23 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
             .await
         }
         "ingest" | "analyze" => {
-            // Idempotent on the set of outcomes objects: the object that started this analysis only says
-            // *that* something changed; every analysis covers all of them.
-            let objects = ingest::outcome_objects(store, &keys).await?;
-            let identity = ingest::identity(&objects);
+            // The object that started this analysis only says *that* something changed: ingest first accepts
+            // or refuses every new drop (by content, docs/architecture.md 7), and every analysis then covers
+            // the chosen accepted files, so it is idempotent on that set.
+            let run = run::load(store, &input.run_id).await?;
+            let rules = events::Rules::new(&run.config.outcomes, run.date);
+            let selection = if action == "ingest" {
+                ingest::Selection::load(store, &keys, &rules, run.config.outcomes.max_reject_ratio).await?
+            } else {
+                ingest::Selection::current(store, &keys).await?
+            };
+            let identity = selection.identity();
             let normalised = StepInput { outcomes_key: None, ..input.clone() };
             let mut reads = plan_reads(store, &keys).await?;
             reads.listing(store, &keys.assignments_prefix()).await?;
             run_once_reading(ctx, &normalised, &action, &identity, reads, || async {
                 if action == "ingest" {
-                    ingest::run(store, &keys, &objects).await
+                    ingest::run(store, &keys, &selection, &rules).await
                 } else {
                     let run = run::load(store, &input.run_id).await?;
                     let plan = plan::Plan::load(store, &run).await?;

@@ -14,14 +14,24 @@ use std::io::{self, BufRead, Read};
 use cpo_common::model::segment::Rejected;
 use cpo_common::pii::{self, Limits};
 use cpo_common::StepError;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::events::{self, EventRow};
+use crate::events::{self, EventRow, Rules, Valid};
 
 /// Receives every row of an outcomes file, in file order.
 pub trait RowSink {
     fn valid(&mut self, line: u64, row: EventRow<'_>);
     fn rejected(&mut self, row: Rejected);
+    /// A row of an event type the mapping ignores.
+    fn ignored(&mut self, _line: u64) {}
+}
+
+/// Hand a validated row to the sink.
+fn deliver(sink: &mut impl RowSink, line: u64, v: Valid<'_>) {
+    match v {
+        Valid::Row(row) => sink.valid(line, row),
+        Valid::Ignored => sink.ignored(line),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +66,23 @@ impl Format {
 
 /// Parse one outcomes object; returns its number of rows (valid and rejected). Fails only when the file as a
 /// whole is unusable (a CSV header without the required columns) or cannot be read.
-pub fn parse<R: BufRead>(file: &str, mut input: R, sink: &mut impl RowSink) -> Result<(Format, u64), StepError> {
+pub fn parse<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink) -> Result<(Format, u64), StepError> {
+    parse_with(file, input, &Rules::default(), sink)
+}
+
+/// [`parse`] under a run's [`Rules`]: its column mapping, timestamp format and send window.
+pub fn parse_with<R: BufRead>(
+    file: &str,
+    mut input: R,
+    rules: &Rules,
+    sink: &mut impl RowSink,
+) -> Result<(Format, u64), StepError> {
     let limits = pii::limits()?;
     let head = input.fill_buf().map_err(|e| read_err(file, e))?;
     let format = Format::of(file, head);
     let rows = match format {
-        Format::Csv => parse_csv(file, input, sink, limits)?,
-        Format::Jsonl => parse_jsonl(file, input, sink, limits)?,
+        Format::Csv => parse_csv(file, input, sink, rules, limits)?,
+        Format::Jsonl => parse_jsonl(file, input, sink, rules, limits)?,
     };
     Ok((format, rows))
 }
@@ -144,7 +164,13 @@ fn reject(file: &str, line: u64, field: &str, reason: String, raw: String) -> Re
     Rejected { file: file.to_string(), line, field: field.to_string(), reason, raw }
 }
 
-fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink, limits: Limits) -> Result<u64, StepError> {
+fn parse_csv<R: BufRead>(
+    file: &str,
+    input: R,
+    sink: &mut impl RowSink,
+    rules: &Rules,
+    limits: Limits,
+) -> Result<u64, StepError> {
     let max = limits.max_line_bytes as u64;
     let tracked = Tracked { inner: input, pos: 0, limit: max + 2, cut: false, breaks: VecDeque::new(), newlines: 0 };
     let mut rdr = csv::ReaderBuilder::new().flexible(true).buffer_capacity(1 << 16).from_reader(tracked);
@@ -174,15 +200,17 @@ fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink, limits: 
         names.push(h.trim().trim_start_matches('\u{feff}').to_string());
     }
     let col = |name: &str| names.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(ci), Some(ei), Some(ti)) = (col("customer_id"), col("event"), col("timestamp")) else {
+    let (Some(ci), Some(ei), Some(ti)) = (col(&rules.customer_id), col(&rules.event), col(&rules.timestamp)) else {
+        let wanted = format!("{}, {} and {}", rules.customer_id, rules.event, rules.timestamp);
         return Err(StepError::input(match pii::column_list(&names) {
             Some(found) => format!(
-                "{file}: line 1: the header must name the columns customer_id, event and timestamp (found: {found})"
+                "{file}: line 1: the header must name the columns {wanted} (found: {found}); map other names under \
+                 outcomes.columns or pick an outcomes.preset"
             ),
             // The first customer's row of a file without a header: not quoted.
             None => format!(
                 "{file}: line 1 does not look like a header: some of its {} cells look like customer data (not \
-                 quoted here); the file needs a header line naming the columns customer_id, event and timestamp",
+                 quoted here); the file needs a header line naming the columns {wanted}",
                 names.len()
             ),
         }));
@@ -227,8 +255,8 @@ fn parse_csv<R: BufRead>(file: &str, input: R, sink: &mut impl RowSink, limits: 
                     sink.rejected(reject(file, line, column(i), format!("not valid UTF-8: {e}"), raw.join(",")));
                     continue;
                 }
-                match events::validate(fields[0], fields[1], fields[2]) {
-                    Ok(row) => sink.valid(line, row),
+                match events::validate_with(rules, fields[0], fields[1], fields[2]) {
+                    Ok(v) => deliver(sink, line, v),
                     Err((field, reason)) => {
                         let raw = record.iter().map(|f| String::from_utf8_lossy(f).trim().to_string());
                         sink.rejected(reject(file, line, field, reason, raw.collect::<Vec<_>>().join(",")));
@@ -253,8 +281,10 @@ fn parse_jsonl<R: BufRead>(
     file: &str,
     mut input: R,
     sink: &mut impl RowSink,
+    rules: &Rules,
     limits: Limits,
 ) -> Result<u64, StepError> {
+    let paths = Paths::of(rules);
     let mut buf = Vec::with_capacity(256);
     let mut n = 0u64;
     let mut rows = 0u64;
@@ -275,11 +305,16 @@ fn parse_jsonl<R: BufRead>(
         }
         rows += 1;
         let raw = || String::from_utf8_lossy(line).trim_end().chars().take(2000).collect::<String>();
-        match serde_json::from_slice::<JsonRow<'_>>(line) {
-            Ok(r) => match events::validate(r.customer_id.as_deref(), r.event.as_deref(), r.timestamp.as_deref()) {
-                Ok(row) => sink.valid(n, row),
-                Err((field, reason)) => sink.rejected(reject(file, n, field, reason, raw())),
-            },
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let parsed = RowSeed(&paths).deserialize(&mut de).and_then(|r| de.end().map(|()| r));
+        match parsed {
+            Ok(r) => {
+                match events::validate_with(rules, r.customer_id.as_deref(), r.event.as_deref(), r.timestamp.as_deref())
+                {
+                    Ok(v) => deliver(sink, n, v),
+                    Err((field, reason)) => sink.rejected(reject(file, n, field, reason, raw())),
+                }
+            }
             Err(e) => sink.rejected(reject(file, n, "row", pii::json_reason(&e), raw())),
         }
     }
@@ -295,58 +330,65 @@ struct JsonRow<'a> {
     timestamp: Option<Cow<'a, str>>,
 }
 
-impl<'de> de::Deserialize<'de> for JsonRow<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct RowVisitor;
-        impl<'de> Visitor<'de> for RowVisitor {
-            type Value = JsonRow<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object with customer_id, event and timestamp")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut row = JsonRow::default();
-                while let Some(name) = map.next_key::<Name>()? {
-                    match name {
-                        Name::CustomerId => row.customer_id = map.next_value::<Text<'de>>()?.0,
-                        Name::Event => row.event = map.next_value::<Text<'de>>()?.0,
-                        Name::Timestamp => row.timestamp = map.next_value::<Text<'de>>()?.0,
-                        Name::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(row)
-            }
-        }
-        d.deserialize_map(RowVisitor)
+/// The member paths of customer_id, event and timestamp (`a.b` = member `b` of object `a`).
+struct Paths([Vec<String>; 3]);
+
+impl Paths {
+    fn of(rules: &Rules) -> Self {
+        let split = |p: &str| p.split('.').map(str::to_string).collect();
+        Paths([split(&rules.customer_id), split(&rules.event), split(&rules.timestamp)])
     }
 }
 
-enum Name {
-    CustomerId,
-    Event,
-    Timestamp,
-    Other,
+/// A row, reading only the members the paths name.
+struct RowSeed<'p>(&'p Paths);
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = JsonRow<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<JsonRow<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
 }
 
-impl<'de> de::Deserialize<'de> for Name {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl Visitor<'_> for NameVisitor {
-            type Value = Name;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Name, E> {
-                Ok(match s {
-                    "customer_id" => Name::CustomerId,
-                    "event" => Name::Event,
-                    "timestamp" => Name::Timestamp,
-                    _ => Name::Other,
-                })
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = JsonRow<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with customer_id, event and timestamp")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out: [Option<Cow<'de, str>>; 3] = [None, None, None];
+        while let Some(name) = map.next_key::<Text<'de>>()? {
+            let name = name.0.unwrap_or_default();
+            let hits: Vec<usize> = (0..3).filter(|&i| self.0 .0[i][0] == name).collect();
+            if hits.is_empty() {
+                map.next_value::<IgnoredAny>()?;
+            } else if hits.iter().all(|&i| self.0 .0[i].len() == 1) {
+                let v = map.next_value::<Text<'de>>()?.0;
+                for i in hits {
+                    out[i] = v.clone();
+                }
+            } else {
+                let v = map.next_value::<serde_json::Value>()?;
+                for i in hits {
+                    out[i] = walk(&v, &self.0 .0[i][1..]).map(Cow::Owned);
+                }
             }
         }
-        d.deserialize_identifier(NameVisitor)
+        let [customer_id, event, timestamp] = out;
+        Ok(JsonRow { customer_id, event, timestamp })
+    }
+}
+
+/// The text of a string or number at `path` inside `v`.
+fn walk(v: &serde_json::Value, path: &[String]) -> Option<String> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    match cur {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

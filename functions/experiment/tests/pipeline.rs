@@ -151,7 +151,8 @@ async fn simulate_ingest_analyze_end_to_end() {
 
 #[tokio::test]
 async fn ingest_validates_dedupes_and_reports_unknown_customers() {
-    let f = build(300, 300, &[], |_| {}).await;
+    // Small files with many bad rows: no reject limit here (refusal has its own test).
+    let f = build(300, 300, &[], |c| c.outcomes.max_reject_ratio = 1.0).await;
     handle(step("assign"), &f.ctx).await.unwrap();
     let csv = "customer_id,event,timestamp\n\
                C000001,open,2026-11-25T10:00:00Z\n\
@@ -201,11 +202,32 @@ async fn ingest_validates_dedupes_and_reports_unknown_customers() {
     assert_eq!(next.counts["events"]["open"], 2);
     assert_eq!(next.counts["files"], 3);
 
-    // A file without the required columns fails with a message naming it.
+    // A file without the required columns is refused with a message naming it, and blocks nothing.
     f.ctx.store.put(&f.keys.outcomes("bad.csv").unwrap(), "id,what\n1,2\n".into()).await.unwrap();
-    let e = handle(step("ingest"), &f.ctx).await.unwrap_err();
+    let next = handle(step("ingest"), &f.ctx).await.unwrap();
+    assert_eq!((next.counts["files"].clone(), next.counts["refused"].clone()), (3.into(), 1.into()));
+    let summary: IngestSummary = f.ctx.store.get_json(&f.keys.ingest("summary.json")).await.unwrap();
+    let reason = &summary.refused[0].reason;
+    assert!(reason.contains("bad.csv") && reason.contains("customer_id"), "{reason}");
+    assert!(f.ctx.store.exists(&f.keys.outcomes("bad.csv").unwrap()).await.unwrap(), "the drop stays");
+
+    // The same content again under another name: a no-op. A new version of a drop: added, not replacing.
+    let late = f.ctx.store.get(&f.keys.outcomes("late.csv").unwrap()).await.unwrap();
+    f.ctx.store.put(&f.keys.outcomes("late-again.csv").unwrap(), late).await.unwrap();
+    assert_eq!(handle(step("ingest"), &f.ctx).await.unwrap().counts["files"], 3);
+    let v2 = "customer_id,event,timestamp\nC000006,click,2026-11-28\n";
+    f.ctx.store.put(&f.keys.outcomes("late.csv").unwrap(), v2.into()).await.unwrap();
+    let next = handle(step("ingest"), &f.ctx).await.unwrap();
+    assert_eq!(next.counts["files"], 4);
+    assert_eq!((next.counts["events"]["open"].clone(), next.counts["events"]["click"].clone()), (2.into(), 2.into()));
+
+    // Every file refused: the analysis has nothing to read and says why.
+    let g = build(300, 300, &[], |_| {}).await;
+    handle(step("assign"), &g.ctx).await.unwrap();
+    g.ctx.store.put(&g.keys.outcomes("bad.csv").unwrap(), "id,what\n1,2\n".into()).await.unwrap();
+    let e = handle(step("ingest"), &g.ctx).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InputInvalid);
-    assert!(e.message.contains("bad.csv") && e.message.contains("customer_id"), "{e}");
+    assert!(e.message.contains("refused") && e.message.contains("bad.csv"), "{e}");
 }
 
 #[tokio::test]

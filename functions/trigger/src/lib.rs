@@ -226,6 +226,15 @@ mod tests {
         assert!(matches!(route("/etc/passwd"), Route::Ignored { .. }));
         // A file:// store's unfinished upload is not an input.
         assert!(matches!(route("incoming/weekly/c.csv#1"), Route::Ignored { .. }));
+        // What ingest writes (accepted copies, refusals, records) never starts another analysis.
+        for written in [
+            "runs/weekly-20260101-0123456789ab/ingest/files/ab12.csv",
+            "runs/weekly-20260101-0123456789ab/ingest/refused/ab12.json",
+            "runs/weekly-20260101-0123456789ab/ingest/summary.json",
+            "runs/weekly-20260101-0123456789ab/outcomes/nested/x.csv",
+        ] {
+            assert!(matches!(route(written), Route::Ignored { .. }), "{written}");
+        }
     }
 
     #[test]

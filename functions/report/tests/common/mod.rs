@@ -12,7 +12,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use cpo_common::keys::{slug, Key, RunKeys};
 use cpo_common::model::experiment::{
-    AnalysisDoc, Assignment, IngestSummary, OutcomesFile, ResultRow, Template, TemplatesDoc,
+    AnalysisDoc, Assignment, IngestSummary, OutcomesFile, OutcomesSource, ResultRow, Template, TemplatesDoc,
 };
 use cpo_common::model::retrieval::{Hit, Passage, RetrievalDoc, SegmentRetrieval};
 use cpo_common::model::safety::{Decision, SafetyDoc, Verdict};
@@ -388,6 +388,8 @@ pub fn analysis_doc(simulated: bool) -> AnalysisDoc {
         decision: "winner".into(),
         winner: Some("friendly".into()),
         decision_reasons: vec!["friendly beats control on click rate after Holm correction".into()],
+        outcomes_source: if simulated { OutcomesSource::Simulated } else { OutcomesSource::Real },
+        holdout_lift: None,
         extra: json!({
             "mde_click": 0.0213,
             "power": {"friendly": {"mde": 0.012345678, "power_at_observed": null}},
@@ -506,6 +508,7 @@ pub async fn analysis_run(store: &dyn Store, simulated: bool) {
             accepted: 1309,
             rejected: 3,
             simulated,
+            ..OutcomesFile::default()
         }],
         events: [("open".to_string(), 302), ("click".to_string(), 67)].into_iter().collect(),
         duplicates: 11,
@@ -515,6 +518,7 @@ pub async fn analysis_run(store: &dyn Store, simulated: bool) {
         customers_with_events: 310,
         simulated,
         outcomes_key: k.ingest("outcomes-").to_string(),
+        ..IngestSummary::default()
     };
     store.put_json(&k.ingest("summary.json"), &summary).await.unwrap();
     store.put_json(&k.analysis(), &analysis_doc(simulated)).await.unwrap();
