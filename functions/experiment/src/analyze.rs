@@ -444,7 +444,7 @@ pub fn decide(cfg: &Experiment, rows: &[ResultRow], srm_flag: bool, srm_p: f64) 
     let power = json!(power);
     if srm_flag {
         reasons.push(format!(
-            "sample ratio mismatch: arm sizes differ from the weights in force (chi-square p = {srm_p:.2e} < {});              the assignment or the send is broken, so no figure can be trusted",
+            "sample ratio mismatch: arm sizes differ from the weights in force (chi-square p = {srm_p:.2e}, below {}); the assignment or the send is broken, so no figure can be trusted",
             cfg.srm_alpha
         ));
         return Verdict { decision: Decision::NotTrustworthy, winner: None, reasons, guardrails, power };
