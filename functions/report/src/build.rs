@@ -368,7 +368,8 @@ fn sort_rows(rows: &mut [ResultRow], arms: &[String]) {
 /// about), never re-derived here.
 fn experiment_view(a: &AnalysisDoc, arm_names: &[String], segment_order: &[&str]) -> ExperimentView {
     let present = |m: Metric| a.results.iter().any(|r| r.metric == m);
-    let has_events = |m: Metric| a.results.iter().any(|r| r.metric == m && r.successes > 0);
+    // The primary metric is always shown: the decision is about it, even when it says "not enough data".
+    let has_events = |m: Metric| m == a.primary_metric || a.results.iter().any(|r| r.metric == m && r.successes > 0);
     let metrics: Vec<Metric> = Metric::ALL.into_iter().filter(|m| has_events(*m)).collect();
     let silent_metrics: Vec<Metric> = Metric::ALL.into_iter().filter(|m| present(*m) && !has_events(*m)).collect();
     let mut arms = arm_names.to_vec();
