@@ -12,7 +12,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use cpo_common::keys::{slug, Key, RunKeys};
 use cpo_common::model::experiment::{
-    AnalysisDoc, Assignment, IngestSummary, Metric, OutcomesFile, ResultRow, Template, TemplatesDoc,
+    AnalysisDoc, Assignment, AttributeRow, Explain, GuardrailCheck, GuardrailStatus, IngestSummary, Metric, OutcomesFile, ResultRow, Template, TemplatesDoc,
 };
 use cpo_common::model::retrieval::{Hit, Passage, RetrievalDoc, SegmentRetrieval};
 use cpo_common::model::safety::{Decision, SafetyDoc, Verdict};
@@ -350,6 +350,47 @@ fn row(arm: &str, metric: Metric, segment: Option<&str>, n: u64, k: u64, control
     }
 }
 
+/// Rate and lift by attribute, as the analysis writes it (a long value and a hostile one included).
+pub fn explain() -> Explain {
+    let mut rows = vec![];
+    for (attribute, value, n, kc, kf) in [
+        ("tier", "Gold", 400u64, 20u64, 36u64),
+        ("tier", "Bronze <script>alert('tier')</script>", 600, 30, 33),
+        ("historical open rate band", "1: low (under 2.5%)", 500, 10, 14),
+        ("historical open rate band", "3: high (6.5% and over)", 500, 45, 70),
+    ] {
+        for (arm, k) in [("control", kc), ("friendly", kf)] {
+            let control = arm != "control";
+            let rate = k as f64 / n as f64;
+            let cr = kc as f64 / n as f64;
+            rows.push(AttributeRow {
+                attribute: attribute.into(),
+                value: value.into(),
+                arm: arm.into(),
+                n,
+                successes: k,
+                rate,
+                ci_low: rate * 0.8,
+                ci_high: rate * 1.2,
+                control_rate: Some(cr),
+                diff: control.then_some(rate - cr),
+                diff_ci_low: control.then_some(rate - cr - 0.01),
+                diff_ci_high: control.then_some(rate - cr + 0.01),
+                lift: control.then_some(rate / cr - 1.0),
+                p_value: control.then_some(0.02),
+                p_bh: control.then_some(0.04),
+            });
+        }
+    }
+    Explain {
+        metric: Metric::Click,
+        min_group: 100,
+        rows,
+        skipped: vec![],
+        findings: vec!["For tier Gold, friendly raised the click rate against control: 9.0% vs 5.0%.".into()],
+    }
+}
+
 pub fn analysis_doc(simulated: bool) -> AnalysisDoc {
     let mut results = vec![];
     let arms: BTreeMap<String, u64> =
@@ -390,8 +431,19 @@ pub fn analysis_doc(simulated: bool) -> AnalysisDoc {
         decision: cpo_common::model::experiment::Decision::Ship,
         winner: Some("friendly".into()),
         decision_reasons: vec!["friendly beats control on click rate after Holm correction".into()],
-        guardrails: vec![],
-        explain: None,
+        guardrails: vec![GuardrailCheck {
+            metric: Metric::Unsubscribe,
+            arm: "friendly".into(),
+            status: GuardrailStatus::Harm,
+            rate: 0.0042,
+            control_rate: 0.003,
+            diff: Some(0.0012),
+            lift: Some(0.4),
+            p_value: Some(0.0123),
+            prob_worse: Some(0.9871),
+            max_increase: 0.005,
+        }],
+        explain: Some(explain()),
         extra: json!({
             "mde_click": 0.0213,
             "power": {"friendly": {"mde": 0.012345678, "power_at_observed": null}},
