@@ -233,7 +233,8 @@ struct Probe {
 fn probe(html: &str, width: u32) -> Probe {
     let csp_start = html.find("<meta http-equiv=\"Content-Security-Policy\"").expect("CSP meta");
     let csp_end = csp_start + html[csp_start..].find('>').unwrap() + 1;
-    let probed = format!("{}{}", &html[..csp_start], &html[csp_end..]).replace("</body>", &format!("<script>{PROBE}</script></body>"));
+    let probed = format!("{}{}", &html[..csp_start], &html[csp_end..])
+        .replace("</body>", &format!("<script>{PROBE}</script></body>"));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("probe.html");
     std::fs::write(&file, probed).unwrap();

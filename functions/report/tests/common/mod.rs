@@ -12,7 +12,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use cpo_common::keys::{slug, Key, RunKeys};
 use cpo_common::model::experiment::{
-    AnalysisDoc, Assignment, AttributeRow, Explain, GuardrailCheck, GuardrailStatus, IngestSummary, Metric, OutcomesFile, ResultRow, Template, TemplatesDoc,
+    AnalysisDoc, Assignment, AttributeRow, Explain, GuardrailCheck, GuardrailStatus, IngestSummary, Metric,
+    OutcomesFile, ResultRow, Template, TemplatesDoc,
 };
 use cpo_common::model::retrieval::{Hit, Passage, RetrievalDoc, SegmentRetrieval};
 use cpo_common::model::safety::{Decision, SafetyDoc, Verdict};
