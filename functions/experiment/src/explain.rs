@@ -327,7 +327,7 @@ fn findings(
                 spreads.push((
                     hi.1 / lo.1,
                     format!(
-                        "By {attribute}, the {metric} is highest for {} ({}) and lowest for {} ({}), all messages together.",
+                        "By {attribute}, the {metric} is highest for “{}” at {} and lowest for “{}” at {}, all messages together.",
                         hi.0,
                         pct(hi.1),
                         lo.0,
@@ -344,7 +344,7 @@ fn findings(
     for r in significant.iter().take(FINDINGS) {
         let (d, c) = (r.diff.unwrap_or(0.0), r.control_rate.unwrap_or(0.0));
         out.push(format!(
-            "For {} {}, {} {} the {metric} against control: {} vs {}{} (BH-adjusted p {}).",
+            "For {} “{}”, {} {} the {metric} against control: {} vs {}{}, BH-adjusted p {}.",
             r.attribute,
             r.value,
             r.arm,
@@ -352,7 +352,7 @@ fn findings(
             pct(r.rate),
             pct(c),
             r.lift.map(|l| format!(", {:+.0}% relative", l * 100.0)).unwrap_or_default(),
-            r.p_bh.map(|p| if p < 0.0001 { "< 0.0001".to_string() } else { format!("{p:.4}") }).unwrap_or_default(),
+            r.p_bh.map(|p| if p < 0.0001 { "below 0.0001".to_string() } else { format!("{p:.4}") }).unwrap_or_default(),
         ));
     }
     if significant.is_empty() {

@@ -151,6 +151,11 @@ async fn simulate_ingest_analyze_end_to_end() {
     // Explainability from the members' carried columns: aggregates by attribute, BH-adjusted.
     let explain = doc.explain.as_ref().expect("explain section");
     assert!(!explain.rows.is_empty() && !explain.findings.is_empty(), "{explain:?}");
+    assert!(
+        explain.findings.iter().all(|f| !f.contains(['<', '>'])),
+        "sentences hold no markup characters: {:?}",
+        explain.findings
+    );
     assert!(explain.rows.iter().all(|r| r.n >= 1 && !r.attribute.contains("email") && !r.attribute.contains("name")));
     assert!(explain.rows.iter().filter(|r| r.arm != "control").all(|r| r.p_value.is_none() || r.p_bh.is_some()));
     let table = cpo_experiment::table(&doc);

@@ -76,16 +76,14 @@ fn headline(e: &ExperimentView) -> String {
             format!("Ship {winner}: {}.{guard}", wins())
         }
         Decision::ShipWithCaution => format!(
-            "Ship {winner} with caution: it wins on {} ({}), but it raises {}.",
-            e.primary_metric.label(),
+            "Ship {winner} with caution: {}, but it raises {}.",
             wins(),
             joined(harms(e, &winner, GuardrailStatus::Harm))
         ),
         Decision::DoNotShip => {
             let limit = harms(e, &winner, GuardrailStatus::Breach).first().map(|g| fmt::pp(g.max_increase));
             format!(
-                "Do not ship {winner}: it wins on {} ({}), but it raises {}, beyond the {} limit.",
-                e.primary_metric.label(),
+                "Do not ship {winner}: {}, but it raises {}, beyond the {} limit.",
                 wins(),
                 joined(harms(e, &winner, GuardrailStatus::Breach)),
                 limit.unwrap_or_default()

@@ -140,7 +140,7 @@ async fn guardrail_harm_is_risk_and_the_headline_says_ship_with_caution() {
     let (html, md, json) = report_of(&caution_analysis()).await;
     let h = &json.summary.headline;
     assert_eq!(json.summary.verdict, "ship_with_caution");
-    assert!(h.starts_with("Ship friendly with caution: it wins on click rate"), "{h}");
+    assert!(h.starts_with("Ship friendly with caution: 5.7% click rate vs 5.1% for control (+11.0% relative"), "{h}");
     assert!(h.contains("but it raises the unsubscribe rate: 0.33% vs 0.29% for control (+11.3% relative"), "{h}");
     assert!(h.contains("chance it is worse"), "{h}");
     // The guardrail row reads as risk: chance of being worse high, chance better low.
