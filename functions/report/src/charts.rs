@@ -12,9 +12,9 @@ use cpo_common::model::experiment::ResultRow;
 
 use crate::view::{ExperimentView, Report};
 
-const WIDTH: f64 = 640.0;
-const LABEL_W: f64 = 170.0;
-const VALUE_W: f64 = 130.0;
+const WIDTH: f64 = 700.0;
+const LABEL_W: f64 = 185.0;
+const VALUE_W: f64 = 170.0;
 const ROW_H: f64 = 28.0;
 const TOP: f64 = 8.0;
 const AXIS_H: f64 = 26.0;

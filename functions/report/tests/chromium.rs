@@ -191,6 +191,11 @@ const PROBE: &str = r#"
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     if (r.right > vw + 1 || r.left < -1) out.overflow.push(name(el) + ' right=' + Math.round(r.right));
+    if (el instanceof SVGTextElement) {
+      const box = el.ownerSVGElement.getBoundingClientRect();
+      if (r.right > box.right + 1 || r.left < box.left - 1)
+        out.overflow.push('text cut by its chart: "' + el.textContent.slice(0, 30) + '"');
+    }
     const cs = getComputedStyle(el);
     if (['auto', 'scroll', 'hidden'].includes(cs.overflowX) && el.scrollWidth > el.clientWidth + 1)
       out.clipped.push(name(el) + ' ' + el.scrollWidth + '>' + el.clientWidth);
