@@ -109,29 +109,45 @@ pub async fn explain(
                 if value.is_empty() || personal(name) {
                     continue;
                 }
-                let (attribute, group) = if name.eq_ignore_ascii_case("age") {
+                // Borrowed keys, allocated only the first time a column, group or arm is seen: this loop
+                // runs once per customer and carried column.
+                let mut bin = String::new();
+                let (attribute, group): (&str, &str) = if name.eq_ignore_ascii_case("age") {
                     match age_band(value) {
-                        Some(b) => ("age band".to_string(), b.to_string()),
+                        Some(b) => ("age band", b),
                         None => continue,
                     }
                 } else if is_rate_column(name) {
                     match rate_bin(value) {
-                        Some(b) => (name.to_string(), format!("{b:04}")),
+                        Some(b) => {
+                            bin = format!("{b:04}");
+                            (name, bin.as_str())
+                        }
                         None => continue,
                     }
                 } else {
-                    (name.to_string(), value.to_string())
+                    (name, value)
                 };
-                let col = columns.entry(attribute).or_default();
+                if !columns.contains_key(attribute) {
+                    columns.insert(attribute.to_string(), Column::default());
+                }
+                let Some(col) = columns.get_mut(attribute) else { continue };
                 if col.too_many {
                     continue;
                 }
-                if !col.values.contains_key(&group) && col.values.len() >= MAX_DISTINCT && !is_rate_column(name) {
-                    col.too_many = true;
-                    col.values.clear();
-                    continue;
+                if !col.values.contains_key(group) {
+                    if col.values.len() >= MAX_DISTINCT && !is_rate_column(name) {
+                        col.too_many = true;
+                        col.values.clear();
+                        continue;
+                    }
+                    col.values.insert(group.to_string(), BTreeMap::new());
                 }
-                let t = col.values.entry(group).or_default().entry(arm.to_string()).or_default();
+                let Some(arms) = col.values.get_mut(group) else { continue };
+                if !arms.contains_key(arm) {
+                    arms.insert(arm.to_string(), (0, 0));
+                }
+                let Some(t) = arms.get_mut(arm) else { continue };
                 t.0 += 1;
                 t.1 += u64::from(hit);
             }
