@@ -111,7 +111,7 @@ pub async fn explain(
                 }
                 // Borrowed keys, allocated only the first time a column, group or arm is seen: this loop
                 // runs once per customer and carried column.
-                let mut bin = String::new();
+                let bin: String;
                 let (attribute, group): (&str, &str) = if name.eq_ignore_ascii_case("age") {
                     match age_band(value) {
                         Some(b) => ("age band", b),
