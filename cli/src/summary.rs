@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use cpo_common::keys::{Key, RunKeys};
-use cpo_common::model::experiment::AnalysisDoc;
+use cpo_common::model::experiment::{AnalysisDoc, Decision};
 use cpo_common::store::{DynStore, StoreExt};
 use serde_json::{json, Value};
 
@@ -113,14 +113,13 @@ pub async fn print(
         s["variants_approved"],
         s["variants_blocked"]
     )?;
-    let decision = s["decision"].as_str().unwrap_or("awaiting_outcomes");
     let label = if s["simulated"] == json!(true) { "SIMULATED — " } else { "" };
-    let result = match decision {
-        "winner" => format!("winner: {}", s["winner"].as_str().unwrap_or("?")),
-        "no_significant_difference" => "no significant difference".to_string(),
-        "not_trustworthy" => format!("not trustworthy: {}", s["decision_reasons"]),
-        "awaiting_outcomes" => "awaiting outcomes".to_string(),
-        other => other.to_string(),
+    // The analysis's own decision type (`awaiting_outcomes` is not one: no analysis yet).
+    let result = match serde_json::from_value::<Decision>(s["decision"].clone()) {
+        Ok(Decision::NotTrustworthy) => format!("not trustworthy: {}", s["decision_reasons"]),
+        Ok(d) if d.has_winner() => format!("{}: {}", d.label(), s["winner"].as_str().unwrap_or("?")),
+        Ok(d) => d.label().to_string(),
+        Err(_) => "awaiting outcomes".to_string(),
     };
     // The report's own sentence when there is one, so terminal and report say exactly the same.
     crate::outln!("result     {label}{}", s["headline"].as_str().unwrap_or(&result))?;

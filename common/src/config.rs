@@ -125,7 +125,8 @@ pub struct Experiment {
     pub power: f64,
     pub srm_alpha: f64,
     pub continuity_correction: bool,
-    pub primary_metric: String,
+    /// The metric the decision is about; an unknown name is rejected when the config loads.
+    pub primary_metric: crate::model::experiment::Metric,
     /// Unsubscribe-rate increase vs control (absolute) that breaches the guardrail.
     pub guardrail_max_increase: f64,
     /// Rows per members part (segment), and so per assignments/send part, which pair one to one with the members
@@ -252,7 +253,7 @@ impl Default for Experiment {
             power: 0.8,
             srm_alpha: 0.001,
             continuity_correction: false,
-            primary_metric: "click".into(),
+            primary_metric: crate::model::experiment::Metric::Click,
             guardrail_max_increase: 0.005,
             part_size: 100_000,
             render: false,
@@ -312,6 +313,15 @@ impl CampaignConfig {
         if let Err((field, why)) = self.outcomes.validate() {
             return err(&field, why);
         }
+        if self.experiment.primary_metric.is_guardrail() {
+            return err(
+                "experiment.primary_metric",
+                format!(
+                    "{} is a guardrail (an arm must not raise it); choose open, click or convert",
+                    self.experiment.primary_metric
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -366,6 +376,18 @@ mod tests {
     fn unknown_field_is_named() {
         let e = CampaignConfig::from_yaml("name: x\ntonez: []\n", "c.yaml").unwrap_err();
         assert!(e.message.contains("c.yaml") && e.message.contains("tonez"), "{e}");
+    }
+
+    #[test]
+    fn unknown_primary_metric_is_rejected_at_load() {
+        let e = CampaignConfig::from_yaml("name: x\nexperiment: {primary_metric: clicks}\n", "c.yaml").unwrap_err();
+        assert!(e.message.contains("c.yaml") && e.message.contains("clicks"), "{e}");
+        assert!(e.message.contains("click") && e.message.contains("convert"), "lists the metrics: {e}");
+        let e =
+            CampaignConfig::from_yaml("name: x\nexperiment: {primary_metric: unsubscribe}\n", "c.yaml").unwrap_err();
+        assert!(e.message.contains("experiment.primary_metric") && e.message.contains("guardrail"), "{e}");
+        let cfg = CampaignConfig::from_yaml("name: x\nexperiment: {primary_metric: convert}\n", "c.yaml").unwrap();
+        assert_eq!(cfg.experiment.primary_metric, crate::model::experiment::Metric::Convert);
     }
 
     #[test]

@@ -382,8 +382,11 @@ const GL_WEIGHTS: [f64; 16] = [
 /// Minimum detectable absolute difference for two groups of `n_control` and `n_arm` at a baseline rate, with
 /// the given power and two-sided α, pooled variance at the baseline:
 /// MDE = (z₁₋α/₂ + z_power) · √(p(1 − p)(1/n₁ + 1/n₂)).
+///
+/// `None` at a baseline of 0 or 1: the pooled variance is zero there, and an MDE of 0 would read as "any
+/// effect is detectable" when nothing can be said at all.
 pub fn mde(baseline: f64, n_control: u64, n_arm: u64, alpha: f64, power: f64) -> Option<f64> {
-    if n_control == 0 || n_arm == 0 || !(0.0..=1.0).contains(&baseline) || !(0.0..1.0).contains(&power) {
+    if n_control == 0 || n_arm == 0 || !(baseline > 0.0 && baseline < 1.0) || !(0.0..1.0).contains(&power) {
         return None;
     }
     let se = (baseline * (1.0 - baseline) * (1.0 / n_control as f64 + 1.0 / n_arm as f64)).sqrt();
@@ -443,5 +446,12 @@ mod tests {
             assert!(h[i] >= p[i] && h[i] <= 1.0 && b[i] >= p[i] && b[i] <= h[i] + 1e-15);
         }
         assert!((h[0] - 0.04).abs() < 1e-15);
+    }
+
+    #[test]
+    fn mde_is_undefined_without_events() {
+        assert_eq!(mde(0.0, 1000, 1000, 0.05, 0.8), None);
+        assert_eq!(mde(1.0, 1000, 1000, 0.05, 0.8), None);
+        assert!(mde(0.01, 1000, 1000, 0.05, 0.8).is_some_and(|m| m > 0.0));
     }
 }

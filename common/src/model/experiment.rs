@@ -17,7 +17,7 @@ pub struct Assignment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
     pub arm: String,
-    pub metric: String,
+    pub metric: Metric,
     /// `None` = overall.
     pub segment: Option<String>,
     pub n: u64,
@@ -36,9 +36,16 @@ pub struct ResultRow {
     pub diff_ci_low: Option<f64>,
     pub diff_ci_high: Option<f64>,
     pub p_value: Option<f64>,
+    /// Holm across the arms on the primary metric: the decision family.
     pub p_holm: Option<f64>,
+    /// Benjamini–Hochberg across the other metrics × arms: exploratory.
     pub p_bh: Option<f64>,
+    /// Chance the arm is better than control in the metric's good direction (a lower rate for a guardrail).
+    /// `None` when neither arm has an event (nothing to compare).
     pub prob_beat_control: Option<f64>,
+    /// Chance the arm is worse than control (a higher rate for a guardrail).
+    #[serde(default)]
+    pub prob_worse: Option<f64>,
     pub expected_loss: Option<f64>,
     /// Minimum detectable absolute difference vs control at the configured power and α (pooled variance at
     /// the control rate).
@@ -203,11 +210,14 @@ pub struct AnalysisDoc {
     pub run_id: String,
     pub simulated: bool,
     pub outcomes: Vec<String>,
+    /// The metric the decision is about (`experiment.primary_metric`).
+    #[serde(default = "default_primary")]
+    pub primary_metric: Metric,
     pub results: Vec<ResultRow>,
     pub srm_p_value: f64,
     pub srm_flag: bool,
-    /// `winner`, `no_significant_difference` or `not_trustworthy`.
-    pub decision: String,
+    pub decision: Decision,
+    /// The arm the decision is about (set for `ship`, `ship_with_caution`, `do_not_ship`).
     pub winner: Option<String>,
     pub decision_reasons: Vec<String>,
     /// Real or simulated outcomes (never both).
@@ -216,8 +226,18 @@ pub struct AnalysisDoc {
     /// Treated vs global holdout on conversions, or why that cannot be measured yet.
     #[serde(default)]
     pub holdout_lift: Option<HoldoutLift>,
+    /// Every non-control arm on every guardrail metric (overall).
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailCheck>,
+    /// Rate and lift by customer attribute (absent when the members carry no usable attribute).
+    #[serde(default)]
+    pub explain: Option<Explain>,
     #[serde(default)]
     pub extra: serde_json::Value,
+}
+
+fn default_primary() -> Metric {
+    Metric::Click
 }
 
 /// `ingest/counts.json`: customers assigned and customers with each event per (segment, arm), counted by
@@ -245,4 +265,185 @@ pub struct ArmCounts {
     pub click: u64,
     pub convert: u64,
     pub unsubscribe: u64,
+}
+
+/// An engagement metric of the analysis: the share of assigned customers with at least one such event. The
+/// one definition the config, the analysis, the report and the CLI use (see `docs/experiment.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Open,
+    Click,
+    Convert,
+    Unsubscribe,
+}
+
+impl Metric {
+    /// In display order; guardrails last.
+    pub const ALL: [Metric; 4] = [Metric::Open, Metric::Click, Metric::Convert, Metric::Unsubscribe];
+
+    /// The name in `analysis.json` and the config (`click`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Open => "open",
+            Metric::Click => "click",
+            Metric::Convert => "convert",
+            Metric::Unsubscribe => "unsubscribe",
+        }
+    }
+
+    /// What a reader calls it (`click rate`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::Open => "open rate",
+            Metric::Click => "click rate",
+            Metric::Convert => "conversion rate",
+            Metric::Unsubscribe => "unsubscribe rate",
+        }
+    }
+
+    /// A guardrail measures harm: an arm must not raise it. It is never a primary metric's family member.
+    pub fn is_guardrail(self) -> bool {
+        matches!(self, Metric::Unsubscribe)
+    }
+
+    /// Whether a higher rate is the good direction (false for guardrails).
+    pub fn higher_is_better(self) -> bool {
+        !self.is_guardrail()
+    }
+
+    pub fn parse(s: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the analysis recommends. The older values (`winner`, `no_significant_difference`) still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// An arm beats control on the primary metric and no guardrail shows harm.
+    #[serde(alias = "winner")]
+    Ship,
+    /// An arm beats control, but it significantly raises a guardrail metric (below its limit).
+    ShipWithCaution,
+    /// The best arm beats control but raises a guardrail metric beyond its limit.
+    DoNotShip,
+    /// Enough data to have seen a realistic effect, and no arm differs from control.
+    #[serde(alias = "no_significant_difference")]
+    NoDifference,
+    /// No arm differs yet, and the test could not have seen a realistic effect: collect more outcomes.
+    KeepTesting,
+    /// Too few (or no) primary-metric events to compare arms at all.
+    NotEnoughData,
+    /// The assignment itself is broken (sample ratio mismatch): no figure can be trusted.
+    NotTrustworthy,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Ship => "ship",
+            Decision::ShipWithCaution => "ship_with_caution",
+            Decision::DoNotShip => "do_not_ship",
+            Decision::NoDifference => "no_difference",
+            Decision::KeepTesting => "keep_testing",
+            Decision::NotEnoughData => "not_enough_data",
+            Decision::NotTrustworthy => "not_trustworthy",
+        }
+    }
+
+    /// Words for a reader (`ship with caution`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Ship => "ship",
+            Decision::ShipWithCaution => "ship with caution",
+            Decision::DoNotShip => "do not ship",
+            Decision::NoDifference => "no difference",
+            Decision::KeepTesting => "keep testing",
+            Decision::NotEnoughData => "not enough data",
+            Decision::NotTrustworthy => "not trustworthy",
+        }
+    }
+
+    /// Whether the decision names an arm (`winner` is set).
+    pub fn has_winner(self) -> bool {
+        matches!(self, Decision::Ship | Decision::ShipWithCaution | Decision::DoNotShip)
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an arm fares on a guardrail metric against control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardrailStatus {
+    /// No significant increase.
+    Ok,
+    /// A significant increase (unadjusted p < α), below the configured limit.
+    Harm,
+    /// A significant increase beyond the configured limit.
+    Breach,
+}
+
+/// One arm on one guardrail metric (`analysis.json` `guardrails`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailCheck {
+    pub metric: Metric,
+    pub arm: String,
+    pub status: GuardrailStatus,
+    pub rate: f64,
+    pub control_rate: f64,
+    pub diff: Option<f64>,
+    pub lift: Option<f64>,
+    pub p_value: Option<f64>,
+    /// Chance the arm's rate is higher (worse) than control's.
+    pub prob_worse: Option<f64>,
+    /// Absolute increase that counts as a breach.
+    pub max_increase: f64,
+}
+
+/// Rate and lift against control by customer attribute (`analysis.json` `explain`): aggregates of groups of
+/// at least `min_group` customers, never a customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explain {
+    pub metric: Metric,
+    pub min_group: u64,
+    pub rows: Vec<AttributeRow>,
+    /// Attributes left out, with why (too many distinct values, looks like personal data…).
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    /// Plain sentences naming the strongest differences.
+    pub findings: Vec<String>,
+}
+
+/// One (attribute, value, arm) of [`Explain`]. Control rows carry the group's rate only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeRow {
+    /// `tier`, `location`, `age band`, `historical open rate band`…
+    pub attribute: String,
+    pub value: String,
+    pub arm: String,
+    pub n: u64,
+    pub successes: u64,
+    pub rate: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub control_rate: Option<f64>,
+    pub diff: Option<f64>,
+    pub diff_ci_low: Option<f64>,
+    pub diff_ci_high: Option<f64>,
+    pub lift: Option<f64>,
+    pub p_value: Option<f64>,
+    /// Benjamini–Hochberg over every (attribute, value, arm) comparison: exploratory.
+    pub p_bh: Option<f64>,
 }

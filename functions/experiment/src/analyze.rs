@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use cpo_common::config::Experiment;
 use cpo_common::keys::RunKeys;
-use cpo_common::model::experiment::{AnalysisDoc, ArmCounts, Assignment, IngestCounts, IngestSummary, ResultRow};
+use cpo_common::model::experiment::{
+    AnalysisDoc, ArmCounts, Assignment, Decision, GuardrailCheck, GuardrailStatus, IngestCounts, IngestSummary, Metric,
+    ResultRow,
+};
 use cpo_common::run::RunInput;
 use cpo_common::stats;
 use cpo_common::store::StoreExt;
@@ -17,10 +20,13 @@ use crate::ingest::{counts_key, outcomes_part, read_outcomes_part, summary_ident
 use crate::parts::{list_parts, JsonlParts};
 use crate::plan::{Plan, CONTROL, HOLDOUT};
 
-/// The metrics, in display order; the last is the guardrail.
-pub const METRICS: [(&str, Event); 4] =
-    [("open", Event::Open), ("click", Event::Click), ("convert", Event::Convert), ("unsubscribe", Event::Unsubscribe)];
-pub const GUARDRAIL: &str = "unsubscribe";
+/// The metrics with the event each counts, in display order (the order of [`Cell::successes`]).
+pub const METRICS: [(Metric, Event); 4] = [
+    (Metric::Open, Event::Open),
+    (Metric::Click, Event::Click),
+    (Metric::Convert, Event::Convert),
+    (Metric::Unsubscribe, Event::Unsubscribe),
+];
 
 /// Counts of one (segment, arm): customers assigned, delivered, and successes per metric.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,13 +103,14 @@ pub async fn run(store: &dyn Store, run: &RunInput, plan: &Plan) -> Result<StepO
             count(store, &keys).await?
         }
     };
-    let doc = analyse(&run.run_id, &run.config.experiment, plan, &counts, &summary);
+    let mut doc = analyse(&run.run_id, &run.config.experiment, plan, &counts, &summary);
+    doc.explain = crate::explain::explain(store, &keys, &run.config.experiment, plan).await?;
     store.put_json(&keys.analysis(), &doc).await?;
     tracing::info!(run_id = %run.run_id, decision = %doc.decision, srm_p = doc.srm_p_value, simulated = doc.simulated, "analysis written");
     Ok(StepOutput::new(&run.run_id, "analyze")
         .key("analysis", keys.analysis())
         .count("rows", doc.results.len() as u64)
-        .count("decision", doc.decision.clone())
+        .count("decision", doc.decision.as_str())
         .count("winner", json!(doc.winner))
         .count("srm_p_value", doc.srm_p_value)
         .count("simulated", doc.simulated))
@@ -189,18 +196,21 @@ pub fn analyse(run_id: &str, cfg: &Experiment, plan: &Plan, counts: &Counts, ing
     let srm_p_value = srm.map(|s| s.1).unwrap_or(1.0);
     let srm_flag = srm_p_value < cfg.srm_alpha;
 
-    let (decision, winner, reasons, power) = decide(cfg, &results, srm_flag, srm_p_value);
+    let d = decide(cfg, &results, srm_flag, srm_p_value);
     let holdout = overall.get(HOLDOUT).map(|c| json!({"n": c.n})).unwrap_or(json!(null));
     AnalysisDoc {
         run_id: run_id.to_string(),
         simulated: ingest.simulated,
         outcomes: ingest.files.iter().map(|f| f.key.clone()).collect(),
+        primary_metric: cfg.primary_metric,
         results,
         srm_p_value,
         srm_flag,
-        decision,
-        winner,
-        decision_reasons: reasons,
+        decision: d.decision,
+        winner: d.winner,
+        decision_reasons: d.reasons,
+        guardrails: d.guardrails,
+        explain: None,
         outcomes_source: ingest.source,
         holdout_lift: Some(crate::holdout::lift(&overall, ingest.source, cfg.alpha)),
         extra: json!({
@@ -209,13 +219,20 @@ pub fn analyse(run_id: &str, cfg: &Experiment, plan: &Plan, counts: &Counts, ing
             "srm_alpha": cfg.srm_alpha,
             "continuity_correction": cfg.continuity_correction,
             "primary_metric": cfg.primary_metric,
-            "guardrail": {"metric": GUARDRAIL, "max_increase": cfg.guardrail_max_increase},
+            "families": {
+                "decision": "Holm across the arms on the primary metric",
+                "exploratory": "Benjamini-Hochberg across the other metrics and arms",
+            },
+            "guardrail": {
+                "metrics": Metric::ALL.iter().filter(|m| m.is_guardrail()).collect::<Vec<_>>(),
+                "max_increase": cfg.guardrail_max_increase,
+            },
             "srm": {
                 "basis": if by_delivered { "delivered" } else { "assigned" },
                 "statistic": srm.map(|s| s.0),
                 "per_segment": srm_segments,
             },
-            "power": power,
+            "power": d.power,
             "holdout": holdout,
             "experiment_id": plan.experiment_id,
             "blocked_variants": plan.blocked,
@@ -233,7 +250,8 @@ pub fn analyse(run_id: &str, cfg: &Experiment, plan: &Plan, counts: &Counts, ing
     }
 }
 
-/// The rows of one level (overall or a segment), with Holm and BH over its non-control, non-guardrail rows.
+/// The rows of one level (overall or a segment). The decision family is the primary metric across arms
+/// (Holm); every other metric × arm is one exploratory family (Benjamini–Hochberg). See `docs/experiment.md`.
 fn level_rows(segment: Option<&str>, cells: &BTreeMap<String, Cell>, plan: &Plan, cfg: &Experiment) -> Vec<ResultRow> {
     let arms: Vec<&String> = plan.arm_order.iter().filter(|a| cells.get(*a).is_some_and(|c| c.n > 0)).collect();
     let control = cells.get(CONTROL).cloned().unwrap_or_default();
@@ -241,102 +259,176 @@ fn level_rows(segment: Option<&str>, cells: &BTreeMap<String, Cell>, plan: &Plan
     for (mi, (metric, _)) in METRICS.iter().enumerate() {
         for arm in &arms {
             let c = &cells[*arm];
-            let (k, n) = (c.successes[mi], c.n);
-            let (kc, nc) = (control.successes[mi], control.n);
-            let ci = stats::wilson(k, n, cfg.alpha);
-            let mut row = ResultRow {
-                arm: arm.to_string(),
-                metric: metric.to_string(),
-                segment: segment.map(str::to_string),
-                n,
-                successes: k,
-                rate: if n > 0 { k as f64 / n as f64 } else { 0.0 },
-                ci_low: ci.map(|i| i.low).unwrap_or(0.0),
-                ci_high: ci.map(|i| i.high).unwrap_or(0.0),
-                lift: None,
-                lift_ci_low: None,
-                lift_ci_high: None,
-                diff: None,
-                diff_ci_low: None,
-                diff_ci_high: None,
-                p_value: None,
-                p_holm: None,
-                p_bh: None,
-                prob_beat_control: None,
-                expected_loss: None,
-                mde: None,
-            };
-            if arm.as_str() != CONTROL && nc > 0 {
-                let test = stats::two_proportion_test(kc, nc, k, n, cfg.continuity_correction);
-                let dci = stats::newcombe_diff(kc, nc, k, n, cfg.alpha);
-                let lci = stats::lift_ci(kc, nc, k, n, cfg.alpha);
-                let bayes = stats::beta_compare(kc, nc, k, n);
-                row.diff = test.map(|t| t.diff);
-                row.diff_ci_low = dci.map(|i| i.low);
-                row.diff_ci_high = dci.map(|i| i.high);
-                row.lift = stats::lift(kc, nc, k, n);
-                row.lift_ci_low = lci.map(|i| i.low);
-                row.lift_ci_high = lci.map(|i| i.high);
-                row.p_value = test.map(|t| t.p_value);
-                row.prob_beat_control = bayes.map(|b| b.prob_beat_control);
-                row.expected_loss = bayes.map(|b| b.expected_loss);
-                row.mde = stats::mde(kc as f64 / nc as f64, nc, n, cfg.alpha, cfg.power);
+            let mut row = row(*metric, arm, segment, c.successes[mi], c.n, cfg.alpha);
+            if arm.as_str() != CONTROL && control.n > 0 {
+                compare(&mut row, control.successes[mi], control.n, cfg);
             }
             rows.push(row);
         }
     }
-    let family: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.metric != GUARDRAIL && r.arm != CONTROL && r.p_value.is_some())
-        .map(|(i, _)| i)
-        .collect();
-    let p: Vec<f64> = family.iter().filter_map(|&i| rows[i].p_value).collect();
-    for ((&i, h), b) in family.iter().zip(stats::holm(&p)).zip(stats::benjamini_hochberg(&p)) {
-        rows[i].p_holm = Some(h);
-        rows[i].p_bh = Some(b);
-    }
+    adjust(&mut rows, cfg.primary_metric);
     rows
 }
 
-/// Decision on the overall rows of the primary metric: `not_trustworthy` on SRM or a breached guardrail;
-/// `winner` for the best arm with a significant (Holm) positive difference; `not_trustworthy` when no arm won
-/// and the test could not have seen realistic effects (underpowered); else `no_significant_difference`.
-fn decide(
-    cfg: &Experiment,
-    rows: &[ResultRow],
-    srm_flag: bool,
-    srm_p: f64,
-) -> (String, Option<String>, Vec<String>, serde_json::Value) {
+/// A row with the arm's own figures (rate and Wilson interval) and no comparison yet.
+fn row(metric: Metric, arm: &str, segment: Option<&str>, k: u64, n: u64, alpha: f64) -> ResultRow {
+    let ci = stats::wilson(k, n, alpha);
+    ResultRow {
+        arm: arm.to_string(),
+        metric,
+        segment: segment.map(str::to_string),
+        n,
+        successes: k,
+        rate: if n > 0 { k as f64 / n as f64 } else { 0.0 },
+        ci_low: ci.map(|i| i.low).unwrap_or(0.0),
+        ci_high: ci.map(|i| i.high).unwrap_or(0.0),
+        lift: None,
+        lift_ci_low: None,
+        lift_ci_high: None,
+        diff: None,
+        diff_ci_low: None,
+        diff_ci_high: None,
+        p_value: None,
+        p_holm: None,
+        p_bh: None,
+        prob_beat_control: None,
+        prob_worse: None,
+        expected_loss: None,
+        mde: None,
+    }
+}
+
+/// The comparison with control. With no event in either arm there is nothing to compare: every comparison
+/// figure stays `None` (a reader sees "not enough data", never a 0 difference or a coin-flip probability).
+/// For a guardrail, "better" is a lower rate, so the probabilities and the expected loss are mirrored.
+fn compare(row: &mut ResultRow, kc: u64, nc: u64, cfg: &Experiment) {
+    let (k, n) = (row.successes, row.n);
+    if kc + k == 0 {
+        return;
+    }
+    let test = stats::two_proportion_test(kc, nc, k, n, cfg.continuity_correction);
+    let dci = stats::newcombe_diff(kc, nc, k, n, cfg.alpha);
+    let lci = stats::lift_ci(kc, nc, k, n, cfg.alpha);
+    row.diff = test.map(|t| t.diff);
+    row.diff_ci_low = dci.map(|i| i.low);
+    row.diff_ci_high = dci.map(|i| i.high);
+    row.lift = stats::lift(kc, nc, k, n);
+    row.lift_ci_low = lci.map(|i| i.low);
+    row.lift_ci_high = lci.map(|i| i.high);
+    row.p_value = test.map(|t| t.p_value);
+    let bayes = if row.metric.higher_is_better() {
+        stats::beta_compare(kc, nc, k, n)
+    } else {
+        stats::beta_compare(k, n, kc, nc)
+    };
+    row.prob_beat_control = bayes.map(|b| b.prob_beat_control);
+    row.prob_worse = bayes.map(|b| 1.0 - b.prob_beat_control);
+    row.expected_loss = bayes.map(|b| b.expected_loss);
+    row.mde = stats::mde(kc as f64 / nc as f64, nc, n, cfg.alpha, cfg.power);
+}
+
+/// Holm over the primary metric's comparisons (the decision family), Benjamini–Hochberg over the rest.
+fn adjust(rows: &mut [ResultRow], primary: Metric) {
+    let family = |rows: &[ResultRow], primary_family: bool| -> Vec<usize> {
+        rows.iter()
+            .enumerate()
+            .filter(|(_, r)| (r.metric == primary) == primary_family && r.arm != CONTROL && r.p_value.is_some())
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let decision = family(rows, true);
+    let p: Vec<f64> = decision.iter().filter_map(|&i| rows[i].p_value).collect();
+    for (&i, h) in decision.iter().zip(stats::holm(&p)) {
+        rows[i].p_holm = Some(h);
+    }
+    let exploratory = family(rows, false);
+    let p: Vec<f64> = exploratory.iter().filter_map(|&i| rows[i].p_value).collect();
+    for (&i, b) in exploratory.iter().zip(stats::benjamini_hochberg(&p)) {
+        rows[i].p_bh = Some(b);
+    }
+}
+
+/// What [`decide`] concludes.
+pub struct Verdict {
+    pub decision: Decision,
+    pub winner: Option<String>,
+    pub reasons: Vec<String>,
+    pub guardrails: Vec<GuardrailCheck>,
+    pub power: serde_json::Value,
+}
+
+/// Every non-control arm on every guardrail metric (overall rows). A significant increase is judged on the
+/// unadjusted p-value: for harm, missing a real increase costs more than a false alarm.
+pub fn guardrail_checks(cfg: &Experiment, overall: &[&ResultRow]) -> Vec<GuardrailCheck> {
+    let mut out = Vec::new();
+    for r in overall.iter().filter(|r| r.metric.is_guardrail() && r.arm != CONTROL) {
+        let control_rate =
+            overall.iter().find(|c| c.metric == r.metric && c.arm == CONTROL).map(|c| c.rate).unwrap_or(0.0);
+        let increase = r.diff.is_some_and(|d| d > 0.0) && r.p_value.is_some_and(|p| p < cfg.alpha);
+        let status = match r.diff {
+            Some(d) if increase && d > cfg.guardrail_max_increase => GuardrailStatus::Breach,
+            _ if increase => GuardrailStatus::Harm,
+            _ => GuardrailStatus::Ok,
+        };
+        out.push(GuardrailCheck {
+            metric: r.metric,
+            arm: r.arm.clone(),
+            status,
+            rate: r.rate,
+            control_rate,
+            diff: r.diff,
+            lift: r.lift,
+            p_value: r.p_value,
+            prob_worse: r.prob_worse,
+            max_increase: cfg.guardrail_max_increase,
+        });
+    }
+    out
+}
+
+fn pct(x: f64) -> String {
+    // Two significant digits below 1%, so 0.31% and 0.27% do not both read 0.3%.
+    if x.abs() < 0.01 {
+        format!("{:.2}%", x * 100.0)
+    } else {
+        format!("{:.1}%", x * 100.0)
+    }
+}
+
+fn harm_text(g: &GuardrailCheck) -> String {
+    format!(
+        "{} raises the {} to {} from {} ({}{}, p = {:.3}, {} chance it is worse than control)",
+        g.arm,
+        g.metric.label(),
+        pct(g.rate),
+        pct(g.control_rate),
+        g.lift.map(|l| format!("{:+.1}% relative", l * 100.0)).unwrap_or_default(),
+        if g.status == GuardrailStatus::Breach {
+            format!(", beyond the limit of +{:.2} points", g.max_increase * 100.0)
+        } else {
+            String::new()
+        },
+        g.p_value.unwrap_or(1.0),
+        g.prob_worse.map(|p| format!("{:.1}%", p * 100.0)).unwrap_or_else(|| "n/a".into()),
+    )
+}
+
+/// The decision on the overall rows: `not_trustworthy` on a sample ratio mismatch; else the best arm with a
+/// significant (Holm) positive difference on the primary metric is shipped, with caution when it
+/// significantly raises a guardrail metric, not at all when the increase passes the guardrail's limit; with
+/// no such arm: `not_enough_data` (fewer than 10 primary events in control or in every arm), `keep_testing`
+/// (could not have seen a 50% relative lift) or `no_difference`.
+pub fn decide(cfg: &Experiment, rows: &[ResultRow], srm_flag: bool, srm_p: f64) -> Verdict {
     let overall: Vec<&ResultRow> = rows.iter().filter(|r| r.segment.is_none()).collect();
-    let primary =
-        if METRICS.iter().any(|(m, _)| *m == cfg.primary_metric) { cfg.primary_metric.as_str() } else { "click" };
+    let primary = cfg.primary_metric;
+    let guardrails = guardrail_checks(cfg, &overall);
     let mut reasons = Vec::new();
-    let mut untrustworthy = false;
-    if srm_flag {
-        untrustworthy = true;
-        reasons.push(format!(
-            "sample ratio mismatch: arm sizes differ from the weights in force (chi-square p = {srm_p:.2e} < {})",
-            cfg.srm_alpha
-        ));
-    }
-    for r in overall.iter().filter(|r| r.metric == GUARDRAIL && r.arm != CONTROL) {
-        if let (Some(d), Some(p)) = (r.diff, r.p_value) {
-            if d > cfg.guardrail_max_increase && p < cfg.alpha {
-                untrustworthy = true;
-                reasons.push(format!(
-                    "guardrail breached: {} raises the unsubscribe rate by {:.2} points (p = {p:.3}, limit {:.2})",
-                    r.arm,
-                    d * 100.0,
-                    cfg.guardrail_max_increase * 100.0
-                ));
-            }
-        }
-    }
     let control = overall.iter().find(|r| r.metric == primary && r.arm == CONTROL);
     let candidates: Vec<&&ResultRow> = overall.iter().filter(|r| r.metric == primary && r.arm != CONTROL).collect();
     let mut power = serde_json::Map::new();
     let mut underpowered = control.is_none() || candidates.is_empty();
+    let few = |k: u64| k < 10;
+    let not_enough = control.is_none_or(|c| few(c.successes)) || candidates.iter().all(|r| few(r.successes));
     if let Some(c) = control {
         for r in &candidates {
             let rel = r.mde.filter(|_| c.rate > 0.0).map(|m| m / c.rate);
@@ -346,42 +438,173 @@ fn decide(
                 json!({"metric": primary, "mde": r.mde, "mde_relative": rel, "power_at_observed": achieved}),
             );
             // Too few events for the normal approximation, or unable to see even a 50% relative lift.
-            let few = (c.successes as f64) < 10.0 || (r.successes as f64) < 10.0;
-            if few || rel.is_none_or(|x| x > 0.5) {
+            if few(c.successes) || few(r.successes) || rel.is_none_or(|x| x > 0.5) {
                 underpowered = true;
             }
         }
     }
-    let significant: Vec<&&&ResultRow> = candidates
+    let power = json!(power);
+    if srm_flag {
+        reasons.push(format!(
+            "sample ratio mismatch: arm sizes differ from the weights in force (chi-square p = {srm_p:.2e}, below {}); the assignment or the send is broken, so no figure can be trusted",
+            cfg.srm_alpha
+        ));
+        return Verdict { decision: Decision::NotTrustworthy, winner: None, reasons, guardrails, power };
+    }
+    let best = candidates
         .iter()
         .filter(|r| r.p_holm.is_some_and(|p| p < cfg.alpha) && r.diff.is_some_and(|d| d > 0.0))
-        .collect();
-    let best = significant.iter().max_by(|a, b| a.rate.total_cmp(&b.rate));
-    if untrustworthy {
-        return ("not_trustworthy".into(), None, reasons, json!(power));
-    }
+        .max_by(|a, b| a.rate.total_cmp(&b.rate));
     if let Some(w) = best {
         reasons.push(format!(
-            "{} beats control on {primary}: {:.2}% vs {:.2}% (lift {}, Holm-adjusted p = {:.2e})",
+            "{} beats control on {}: {} vs {} ({}, Holm-adjusted p = {:.2e})",
             w.arm,
-            w.rate * 100.0,
-            control.map(|c| c.rate * 100.0).unwrap_or(0.0),
-            w.lift.map(|l| format!("{:+.1}%", l * 100.0)).unwrap_or_else(|| "n/a".into()),
+            primary.label(),
+            pct(w.rate),
+            control.map(|c| pct(c.rate)).unwrap_or_else(|| "n/a".into()),
+            w.lift.map(|l| format!("{:+.1}% relative", l * 100.0)).unwrap_or_else(|| "n/a".into()),
             w.p_holm.unwrap_or(1.0)
         ));
-        return ("winner".into(), Some(w.arm.clone()), reasons, json!(power));
+        let mine: Vec<&GuardrailCheck> = guardrails.iter().filter(|g| g.arm == w.arm).collect();
+        let worst = mine.iter().map(|g| g.status).max_by_key(|s| match s {
+            GuardrailStatus::Ok => 0,
+            GuardrailStatus::Harm => 1,
+            GuardrailStatus::Breach => 2,
+        });
+        for g in mine.iter().filter(|g| g.status != GuardrailStatus::Ok) {
+            reasons.push(format!("guardrail: {}", harm_text(g)));
+        }
+        let decision = match worst {
+            Some(GuardrailStatus::Breach) => Decision::DoNotShip,
+            Some(GuardrailStatus::Harm) => Decision::ShipWithCaution,
+            _ => Decision::Ship,
+        };
+        return Verdict { decision, winner: Some(w.arm.clone()), reasons, guardrails, power };
+    }
+    for g in guardrails.iter().filter(|g| g.status != GuardrailStatus::Ok) {
+        reasons.push(format!("guardrail: {}", harm_text(g)));
+    }
+    if not_enough {
+        reasons.insert(
+            0,
+            format!(
+                "not enough data: fewer than 10 customers with a {} event in control or in every other arm",
+                primary.as_str()
+            ),
+        );
+        return Verdict { decision: Decision::NotEnoughData, winner: None, reasons, guardrails, power };
     }
     if underpowered {
-        reasons.push(format!(
-            "underpowered: too few customers or {primary} events to detect a realistic effect (see extra.power: \
-             minimum detectable effect at {:.0}% power)",
-            cfg.power * 100.0
-        ));
-        return ("not_trustworthy".into(), None, reasons, json!(power));
+        reasons.insert(
+            0,
+            format!(
+                "keep testing: no arm differs from control on {} yet, and with this many customers only a large \
+                 effect could have shown (the smallest detectable lift is more than 50% at {:.0}% power)",
+                primary.label(),
+                cfg.power * 100.0
+            ),
+        );
+        return Verdict { decision: Decision::KeepTesting, winner: None, reasons, guardrails, power };
     }
-    reasons.push(format!(
-        "no arm differs significantly from control on {primary} after Holm correction (α = {})",
-        cfg.alpha
-    ));
-    ("no_significant_difference".into(), None, reasons, json!(power))
+    reasons.insert(
+        0,
+        format!(
+            "no arm differs significantly from control on {} after Holm correction (α = {})",
+            primary.label(),
+            cfg.alpha
+        ),
+    );
+    Verdict { decision: Decision::NoDifference, winner: None, reasons, guardrails, power }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Overall rows of control and one arm, from (successes, n) per metric in [`METRICS`] order.
+    fn rows(cfg: &Experiment, control: [(u64, u64); 4], arm: [(u64, u64); 4]) -> Vec<ResultRow> {
+        let mut out = Vec::new();
+        for (i, (metric, _)) in METRICS.iter().enumerate() {
+            out.push(row(*metric, CONTROL, None, control[i].0, control[i].1, cfg.alpha));
+            let mut r = row(*metric, "friendly", None, arm[i].0, arm[i].1, cfg.alpha);
+            compare(&mut r, control[i].0, control[i].1, cfg);
+            out.push(r);
+        }
+        adjust(&mut out, cfg.primary_metric);
+        out
+    }
+
+    const N: u64 = 250_000;
+
+    /// The 1M-customer simulation: the winner raises unsubscribes by +11.3% (p ≈ 0.03), far below the +0.5
+    /// point limit. The decision is no longer a plain winner: it ships with caution and says why.
+    #[test]
+    fn significant_guardrail_harm_turns_a_winner_into_ship_with_caution() {
+        let cfg = Experiment::default();
+        let r =
+            rows(&cfg, [(50_000, N), (5_000, N), (500, N), (750, N)], [(52_000, N), (6_000, N), (560, N), (835, N)]);
+        let unsub = r.iter().find(|r| r.metric == Metric::Unsubscribe && r.arm == "friendly").unwrap();
+        assert!(unsub.p_value.unwrap() < 0.05 && unsub.lift.unwrap() > 0.11, "{unsub:?}");
+        // Harm reads as harm: a high chance of being worse, a low chance of being better.
+        assert!(unsub.prob_worse.unwrap() > 0.95 && unsub.prob_beat_control.unwrap() < 0.05, "{unsub:?}");
+        let v = decide(&cfg, &r, false, 0.5);
+        assert_eq!(v.decision, Decision::ShipWithCaution, "{:?}", v.reasons);
+        assert_eq!(v.winner.as_deref(), Some("friendly"));
+        assert!(v.reasons.iter().any(|x| x.contains("unsubscribe rate") && x.contains("worse")), "{:?}", v.reasons);
+        assert_eq!(v.guardrails[0].status, GuardrailStatus::Harm);
+        assert!(v.reasons.iter().all(|x| !x.contains("extra.")), "no JSON field in a reason: {:?}", v.reasons);
+    }
+
+    #[test]
+    fn guardrail_breach_beyond_the_limit_means_do_not_ship() {
+        let cfg = Experiment::default();
+        let r =
+            rows(&cfg, [(50_000, N), (5_000, N), (500, N), (750, N)], [(52_000, N), (6_000, N), (560, N), (3_000, N)]);
+        let v = decide(&cfg, &r, false, 0.5);
+        assert_eq!(v.decision, Decision::DoNotShip, "{:?}", v.reasons);
+        assert_eq!(v.guardrails[0].status, GuardrailStatus::Breach);
+        // No harm: a plain ship.
+        let r =
+            rows(&cfg, [(50_000, N), (5_000, N), (500, N), (750, N)], [(52_000, N), (6_000, N), (560, N), (750, N)]);
+        assert_eq!(decide(&cfg, &r, false, 0.5).decision, Decision::Ship);
+    }
+
+    /// Holm spans the primary metric only: a big difference on open does not inflate click's adjusted p.
+    #[test]
+    fn decision_family_is_the_primary_metric_across_arms() {
+        let cfg = Experiment::default();
+        let r =
+            rows(&cfg, [(50_000, N), (5_000, N), (500, N), (750, N)], [(60_000, N), (5_150, N), (520, N), (760, N)]);
+        let click = r.iter().find(|r| r.metric == Metric::Click && r.arm == "friendly").unwrap();
+        assert_eq!(click.p_holm, click.p_value, "one arm on the primary metric: Holm leaves p as is");
+        assert_eq!(click.p_bh, None);
+        for m in [Metric::Open, Metric::Convert, Metric::Unsubscribe] {
+            let x = r.iter().find(|r| r.metric == m && r.arm == "friendly").unwrap();
+            assert!(x.p_holm.is_none() && x.p_bh.is_some(), "{m}: exploratory BH only");
+        }
+    }
+
+    /// Zero events in both arms: nothing is compared (no 0 pp difference, no coin-flip probability, no MDE),
+    /// and the decision says there is not enough data.
+    #[test]
+    fn zero_events_are_not_enough_data() {
+        let cfg = Experiment::default();
+        let r = rows(&cfg, [(0, 1000), (0, 1000), (0, 1000), (0, 1000)], [(0, 1000), (0, 1000), (0, 1000), (0, 1000)]);
+        let click = r.iter().find(|r| r.metric == Metric::Click && r.arm == "friendly").unwrap();
+        assert_eq!((click.diff, click.prob_beat_control, click.mde, click.p_value), (None, None, None, None));
+        let v = decide(&cfg, &r, false, 0.5);
+        assert_eq!(v.decision, Decision::NotEnoughData, "{:?}", v.reasons);
+        // A few events, underpowered: keep testing rather than "not trustworthy".
+        let r =
+            rows(&cfg, [(0, 2000), (40, 2000), (0, 2000), (0, 2000)], [(0, 2000), (45, 2000), (0, 2000), (0, 2000)]);
+        assert_eq!(decide(&cfg, &r, false, 0.5).decision, Decision::KeepTesting);
+    }
+
+    #[test]
+    fn old_decision_names_still_read() {
+        let d: Decision = serde_json::from_str("\"winner\"").unwrap();
+        assert_eq!(d, Decision::Ship);
+        let d: Decision = serde_json::from_str("\"no_significant_difference\"").unwrap();
+        assert_eq!(d, Decision::NoDifference);
+    }
 }

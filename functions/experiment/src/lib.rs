@@ -8,6 +8,7 @@ pub mod analyze;
 pub mod assign;
 pub mod assignment_ref;
 pub mod events;
+pub mod explain;
 pub mod flags;
 pub mod hashing;
 pub mod holdout;

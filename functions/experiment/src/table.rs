@@ -25,7 +25,7 @@ fn line(out: &mut String, r: &ResultRow) {
         out,
         "  {:<14} {:<12} {:>9} {:>9} {:>8}  [{:>7}, {:>7}] {:>8} {:>8} {:>8} {:>7}",
         r.arm,
-        r.metric,
+        r.metric.as_str(),
         r.n,
         r.successes,
         pct(r.rate),
@@ -33,32 +33,34 @@ fn line(out: &mut String, r: &ResultRow) {
         pct(r.ci_high),
         opt(r.lift, |l| format!("{:+.1}%", l * 100.0)),
         opt(r.p_value, p),
-        opt(r.p_holm, p),
+        opt(r.p_holm.or(r.p_bh), p),
         opt(r.prob_beat_control, |b| format!("{:.1}%", b * 100.0)),
     );
 }
 
-/// Overall rows of every metric, then the primary metric per segment; decision and reasons on top.
+/// Overall rows of every metric, then the primary metric per segment; decision and reasons on top. `p_adj` is
+/// Holm on the primary metric (the decision family) and Benjamini–Hochberg elsewhere (exploratory);
+/// `P(better)` is the chance to be better than control in the metric's good direction (lower unsubscribes).
 pub fn table(doc: &AnalysisDoc) -> String {
     let mut out = String::new();
     if doc.simulated {
         out.push_str("SIMULATED OUTCOMES: these figures come from --simulate-outcomes, not from real engagement.\n");
     }
     let winner = doc.winner.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
-    let _ = writeln!(out, "decision: {}{winner}", doc.decision);
+    let _ = writeln!(out, "decision: {}{winner} (primary metric: {})", doc.decision.label(), doc.primary_metric);
     for r in &doc.decision_reasons {
         let _ = writeln!(out, "  - {r}");
     }
     let _ = writeln!(out, "SRM: p = {}{}", p(doc.srm_p_value), if doc.srm_flag { "  MISMATCH" } else { "" });
     let header = format!(
         "  {:<14} {:<12} {:>9} {:>9} {:>8}  {:<18} {:>8} {:>8} {:>8} {:>7}",
-        "arm", "metric", "n", "events", "rate", "95% CI", "lift", "p", "p_holm", "P(beat)"
+        "arm", "metric", "n", "events", "rate", "95% CI", "lift", "p", "p_adj", "P(better)"
     );
     let _ = writeln!(out, "\noverall\n{header}");
     for r in doc.results.iter().filter(|r| r.segment.is_none()) {
         line(&mut out, r);
     }
-    let primary = doc.extra.get("primary_metric").and_then(|v| v.as_str()).unwrap_or("click");
+    let primary = doc.primary_metric;
     let mut current: Option<&str> = None;
     for r in doc.results.iter().filter(|r| r.metric == primary) {
         let Some(seg) = r.segment.as_deref() else { continue };

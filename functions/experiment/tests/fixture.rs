@@ -36,7 +36,7 @@ pub fn member(i: usize) -> Member {
     if i % 2 == 0 {
         fields.insert("email".to_string(), format!("c{i}@example.com"));
     }
-    fields.insert("tier".to_string(), "Gold".into());
+    fields.insert("tier".to_string(), ["Gold", "Silver", "Bronze"][i / 7 % 3].into());
     if i % 5 == 0 {
         fields.insert("historical_open_rate".into(), "0.4".into());
         fields.insert("historical_click_rate".into(), "0.08".into());

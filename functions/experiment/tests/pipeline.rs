@@ -4,7 +4,7 @@ mod fixture;
 
 use std::collections::BTreeSet;
 
-use cpo_common::model::experiment::{AnalysisDoc, Assignment, IngestSummary, TemplatesDoc};
+use cpo_common::model::experiment::{AnalysisDoc, Assignment, Decision, IngestSummary, Metric, TemplatesDoc};
 use cpo_common::store::StoreExt;
 use cpo_common::{ErrorKind, Key, Store};
 use cpo_experiment::handle;
@@ -137,13 +137,27 @@ async fn simulate_ingest_analyze_end_to_end() {
     let doc: AnalysisDoc = f.ctx.store.get_json(&f.keys.analysis()).await.unwrap();
     assert!(doc.simulated);
     assert!(!doc.srm_flag, "srm p {}", doc.srm_p_value);
-    assert_eq!(doc.decision, "winner", "{:?}", doc.decision_reasons);
+    assert!(doc.decision.has_winner(), "{:?}: {:?}", doc.decision, doc.decision_reasons);
     assert_eq!(doc.winner.as_deref(), Some("friendly"));
-    assert_eq!(out.counts["decision"], "winner");
-    let overall_open: Vec<_> = doc.results.iter().filter(|r| r.segment.is_none() && r.metric == "open").collect();
+    assert_eq!(out.counts["decision"], doc.decision.as_str());
+    let overall_open: Vec<_> = doc.results.iter().filter(|r| r.segment.is_none() && r.metric == Metric::Open).collect();
     assert_eq!(overall_open.len(), 4);
     assert_eq!(overall_open.iter().map(|r| r.n).sum::<u64>(), 6000);
-    assert!(doc.results.iter().all(|r| r.metric != "unsubscribe" || r.p_holm.is_none()), "guardrail out of the family");
+    // The decision family is the primary metric only: every other row is exploratory (BH), never Holm.
+    assert!(
+        doc.results.iter().all(|r| r.metric == doc.primary_metric || r.p_holm.is_none()),
+        "Holm on the primary metric only"
+    );
+    // Explainability from the members' carried columns: aggregates by attribute, BH-adjusted.
+    let explain = doc.explain.as_ref().expect("explain section");
+    assert!(!explain.rows.is_empty() && !explain.findings.is_empty(), "{explain:?}");
+    assert!(
+        explain.findings.iter().all(|f| !f.contains(['<', '>'])),
+        "sentences hold no markup characters: {:?}",
+        explain.findings
+    );
+    assert!(explain.rows.iter().all(|r| r.n >= 1 && !r.attribute.contains("email") && !r.attribute.contains("name")));
+    assert!(explain.rows.iter().filter(|r| r.arm != "control").all(|r| r.p_value.is_none() || r.p_bh.is_some()));
     let table = cpo_experiment::table(&doc);
     assert!(table.starts_with("SIMULATED"), "{table}");
     assert!(table.contains("friendly"));
@@ -251,7 +265,7 @@ async fn srm_broken_outcomes_are_flagged() {
     handle(step("analyze"), &f.ctx).await.unwrap();
     let doc: AnalysisDoc = f.ctx.store.get_json(&f.keys.analysis()).await.unwrap();
     assert!(doc.srm_flag && doc.srm_p_value < 1e-6, "{}", doc.srm_p_value);
-    assert_eq!(doc.decision, "not_trustworthy");
+    assert_eq!(doc.decision, Decision::NotTrustworthy);
     assert!(doc.decision_reasons[0].contains("sample ratio mismatch"));
     assert!(!doc.simulated);
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cpo_common::model::experiment::{AnalysisDoc, IngestSummary, ResultRow, TemplatesDoc};
+use cpo_common::model::experiment::{AnalysisDoc, IngestSummary, Metric, ResultRow, TemplatesDoc};
 use cpo_common::model::manifest::{STATUS_ANALYZED, STATUS_AWAITING_OUTCOMES};
 use cpo_common::model::safety::{Decision, Unscreened, Verdict};
 use cpo_common::model::variant::{Variant, VariantStatus};
@@ -39,7 +39,7 @@ pub fn report(docs: &RunDocs, arms: &ArmCounts, source: Source, action: &str, no
     let (arm_names, arm_rows, segment_arms) = arm_tables(docs, arms);
     let segment_order: Vec<&str> = docs.segments.iter().flat_map(|s| &s.segments).map(|s| s.name.as_str()).collect();
     let experiment = docs.analysis.as_ref().map(|a| {
-        let mut e = experiment_view(a, &cfg.experiment.primary_metric, &arm_names, &segment_order);
+        let mut e = experiment_view(a, &arm_names, &segment_order);
         e.ingest = docs.ingest.as_ref().map(ingest_facts);
         e
     });
@@ -359,49 +359,34 @@ fn ingest_facts(s: &IngestSummary) -> IngestFacts {
     }
 }
 
-fn sort_rows(rows: &mut [ResultRow], metrics: &[String], arms: &[String]) {
+fn sort_rows(rows: &mut [ResultRow], arms: &[String]) {
     let pos = |list: &[String], x: &str| list.iter().position(|m| m == x).unwrap_or(usize::MAX);
-    rows.sort_by(|a, b| {
-        (pos(metrics, &a.metric), pos(arms, &a.arm), &a.arm).cmp(&(pos(metrics, &b.metric), pos(arms, &b.arm), &b.arm))
-    });
+    rows.sort_by(|a, b| (a.metric, pos(arms, &a.arm), &a.arm).cmp(&(b.metric, pos(arms, &b.arm), &b.arm)));
 }
 
-fn experiment_view(
-    a: &AnalysisDoc,
-    configured_primary: &str,
-    arm_names: &[String],
-    segment_order: &[&str],
-) -> ExperimentView {
-    let mut metrics: Vec<String> = vec![];
-    for m in ["open", "click", "convert", "unsubscribe"] {
-        if a.results.iter().any(|r| r.metric == m) {
-            metrics.push(m.into());
-        }
-    }
-    for r in &a.results {
-        if !metrics.contains(&r.metric) {
-            metrics.push(r.metric.clone());
-        }
-    }
-    let primary = if metrics.iter().any(|m| m == configured_primary) {
-        configured_primary.to_string()
-    } else {
-        metrics.first().cloned().unwrap_or_else(|| configured_primary.to_string())
-    };
+/// The analysis as the report shows it. The primary metric is the analysis's own (the one its decision is
+/// about), never re-derived here.
+fn experiment_view(a: &AnalysisDoc, arm_names: &[String], segment_order: &[&str]) -> ExperimentView {
+    let present = |m: Metric| a.results.iter().any(|r| r.metric == m);
+    // The primary metric is always shown: the decision is about it, even when it says "not enough data".
+    let has_events = |m: Metric| m == a.primary_metric || a.results.iter().any(|r| r.metric == m && r.successes > 0);
+    let metrics: Vec<Metric> = Metric::ALL.into_iter().filter(|m| has_events(*m)).collect();
+    let silent_metrics: Vec<Metric> = Metric::ALL.into_iter().filter(|m| present(*m) && !has_events(*m)).collect();
     let mut arms = arm_names.to_vec();
     if !arms.iter().any(|a| a == "control") {
         arms.insert(0, "control".into());
     }
-    let mut overall: Vec<ResultRow> = a.results.iter().filter(|r| r.segment.is_none()).cloned().collect();
-    sort_rows(&mut overall, &metrics, &arms);
+    let shown = |r: &&ResultRow| metrics.contains(&r.metric);
+    let mut overall: Vec<ResultRow> = a.results.iter().filter(|r| r.segment.is_none()).filter(shown).cloned().collect();
+    sort_rows(&mut overall, &arms);
     let mut by: BTreeMap<String, Vec<ResultRow>> = BTreeMap::new();
-    for r in a.results.iter().filter(|r| r.segment.is_some()) {
+    for r in a.results.iter().filter(|r| r.segment.is_some()).filter(shown) {
         by.entry(r.segment.clone().unwrap_or_default()).or_default().push(r.clone());
     }
     let mut by_segment: Vec<SegmentResults> = by
         .into_iter()
         .map(|(segment, mut rows)| {
-            sort_rows(&mut rows, &metrics, &arms);
+            sort_rows(&mut rows, &arms);
             SegmentResults { segment, rows }
         })
         .collect();
@@ -410,15 +395,19 @@ fn experiment_view(
     let mut extra = BTreeMap::new();
     flatten("", &a.extra, 0, &mut extra);
     ExperimentView {
-        decision: a.decision.clone(),
+        decision: a.decision,
+        decision_label: a.decision.label().to_string(),
         winner: a.winner.clone(),
         reasons: a.decision_reasons.clone(),
         srm_p_value: a.srm_p_value,
         srm_flag: a.srm_flag,
         ingest: None,
         outcomes: a.outcomes.iter().map(|o| o.rsplit('/').next().unwrap_or(o).to_string()).collect(),
-        primary_metric: primary,
+        primary_metric: a.primary_metric,
         metrics,
+        silent_metrics,
+        guardrails: a.guardrails.clone(),
+        explain: a.explain.clone(),
         overall,
         by_segment,
         extra,

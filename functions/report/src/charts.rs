@@ -12,9 +12,9 @@ use cpo_common::model::experiment::ResultRow;
 
 use crate::view::{ExperimentView, Report};
 
-const WIDTH: f64 = 640.0;
-const LABEL_W: f64 = 170.0;
-const VALUE_W: f64 = 130.0;
+const WIDTH: f64 = 700.0;
+const LABEL_W: f64 = 185.0;
+const VALUE_W: f64 = 170.0;
 const ROW_H: f64 = 28.0;
 const TOP: f64 = 8.0;
 const AXIS_H: f64 = 26.0;
@@ -39,8 +39,11 @@ fn short(label: &str) -> String {
     }
 }
 
-/// A horizontal bar chart over the domain `[lo, hi]` (which must contain 0).
-pub fn hbar(title: &str, bars: &[Bar], lo: f64, hi: f64, tick: fn(f64) -> String) -> String {
+/// A horizontal bar chart over the domain `[lo, hi]` (which must contain 0), widened to round ticks
+/// ([`fmt::nice_ticks`]); `tick(value, step)` writes a tick label.
+pub fn hbar(title: &str, bars: &[Bar], lo: f64, hi: f64, tick: fn(f64, f64) -> String) -> String {
+    let (ticks, step) = fmt::nice_ticks(lo, hi, 4);
+    let (lo, hi) = (ticks.first().copied().unwrap_or(lo), ticks.last().copied().unwrap_or(hi));
     let plot_w = WIDTH - LABEL_W - VALUE_W;
     let span = if hi > lo { hi - lo } else { 1.0 };
     let x = |v: f64| LABEL_W + ((v.clamp(lo, hi) - lo) / span) * plot_w;
@@ -53,14 +56,13 @@ pub fn hbar(title: &str, bars: &[Bar], lo: f64, hi: f64, tick: fn(f64) -> String
     );
     // Grid and axis ticks.
     let axis_y = TOP + ROW_H * bars.len() as f64;
-    for i in 0..=4 {
-        let v = lo + span * f64::from(i) / 4.0;
+    for &v in &ticks {
         let gx = x(v);
         let _ = write!(
             s,
             r#"<line class="grid" x1="{gx:.1}" y1="{TOP}" x2="{gx:.1}" y2="{axis_y:.1}"/><text class="tick" x="{gx:.1}" y="{ty:.1}" text-anchor="middle">{label}</text>"#,
             ty = axis_y + 16.0,
-            label = HtmlEscape(&tick(v))
+            label = HtmlEscape(&tick(v, step))
         );
     }
     let zx = x(0.0);
@@ -138,9 +140,9 @@ pub fn rates(e: &ExperimentView) -> String {
             }
         })
         .collect();
-    let hi = bars.iter().filter_map(|b| b.whisker.map(|w| w.1)).fold(0.0_f64, f64::max).max(0.01) * 1.1;
-    let title = format!("{} per arm with 95% intervals", fmt::metric_name(&e.primary_metric));
-    hbar(&capitalized(&title), &bars, 0.0, hi, fmt::pct)
+    let hi = bars.iter().filter_map(|b| b.whisker.map(|w| w.1)).fold(0.0_f64, f64::max).max(0.0001);
+    let title = format!("{} per arm with 95% intervals", e.primary_metric.label());
+    hbar(&capitalized(&title), &bars, 0.0, hi, fmt::tick_pct)
 }
 
 /// Difference vs control in percentage points with its 95% CI, relative lift in the value text.
@@ -153,7 +155,12 @@ pub fn lifts(e: &ExperimentView) -> String {
                 label: r.arm.clone(),
                 parts: vec![(d, if d >= 0.0 { "c-pos" } else { "c-neg" })],
                 whisker: r.diff_ci_low.zip(r.diff_ci_high),
-                value: format!("{} ({})", fmt::pp(d), r.lift.map(fmt::signed_pct).unwrap_or_else(|| fmt::NA.into())),
+                value: match r.diff {
+                    Some(d) => {
+                        format!("{} ({})", fmt::pp(d), r.lift.map(fmt::signed_pct).unwrap_or_else(|| fmt::NA.into()))
+                    }
+                    None => "not enough data".into(),
+                },
             }
         })
         .collect();
@@ -162,9 +169,8 @@ pub fn lifts(e: &ExperimentView) -> String {
         .flat_map(|b| [b.parts[0].0, b.whisker.map_or(0.0, |w| w.0), b.whisker.map_or(0.0, |w| w.1)])
         .filter(|v| v.is_finite())
         .fold(0.0_f64, |a, v| a.max(v.abs()))
-        .max(0.001)
-        * 1.1;
-    hbar(&format!("Difference in {} vs control", fmt::metric_name(&e.primary_metric)), &bars, -m, m, fmt::pp)
+        .max(0.0001);
+    hbar(&format!("Difference in {} vs control", e.primary_metric.label()), &bars, -m, m, fmt::tick_pp)
 }
 
 pub fn segment_sizes(r: &Report) -> String {
@@ -178,8 +184,8 @@ pub fn segment_sizes(r: &Report) -> String {
             value: format!("{} ({})", fmt::int(s.size), fmt::pct(s.share)),
         })
         .collect();
-    let hi = r.segments.iter().map(|s| s.size).max().unwrap_or(1).max(1) as f64 * 1.05;
-    hbar("Customers per segment", &bars, 0.0, hi, |v| fmt::int(v.round() as u64))
+    let hi = r.segments.iter().map(|s| s.size).max().unwrap_or(1).max(4) as f64;
+    hbar("Customers per segment", &bars, 0.0, hi, |v, _| fmt::int(v.round() as u64))
 }
 
 pub fn safety(r: &Report) -> String {
@@ -194,6 +200,6 @@ pub fn safety(r: &Report) -> String {
             value: format!("{} / {} / {}", s.approved, s.blocked, s.rejected),
         })
         .collect();
-    let hi = r.safety.by_segment.iter().map(|s| s.approved + s.blocked + s.rejected).max().unwrap_or(1).max(1) as f64;
-    hbar("Safety outcomes per segment", &bars, 0.0, hi, |v| format!("{v:.0}"))
+    let hi = r.safety.by_segment.iter().map(|s| s.approved + s.blocked + s.rejected).max().unwrap_or(1).max(4) as f64;
+    hbar("Safety outcomes per segment", &bars, 0.0, hi, |v, _| format!("{v:.0}"))
 }

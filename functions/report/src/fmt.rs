@@ -1,13 +1,27 @@
 //! How figures are written, once for the HTML, the Markdown and the summary sentence, so the same number
 //! reads the same everywhere (the tests compare them across the three outputs).
 
+use cpo_common::model::experiment::Metric;
+
 /// Shown for a figure that does not apply (e.g. the lift of the control).
 pub const NA: &str = "–";
 
-/// `0.1234` → `12.3%`.
+/// Decimals for a figure in percent: one from 1% up, else two significant digits (at most four decimals), so
+/// small rates stay apart (`0.31%` vs `0.27%`, never `0.3%` vs `0.3%`).
+fn decimals(percent: f64) -> usize {
+    let a = percent.abs();
+    if a >= 1.0 || a == 0.0 {
+        1
+    } else {
+        ((1.0 - a.log10().floor()) as usize).min(4)
+    }
+}
+
+/// `0.1234` → `12.3%`, `0.0031` → `0.31%`.
 pub fn pct(x: f64) -> String {
     if x.is_finite() {
-        format!("{:.1}%", x * 100.0)
+        let v = x * 100.0;
+        format!("{v:.d$}%", d = decimals(v))
     } else {
         NA.into()
     }
@@ -16,19 +30,84 @@ pub fn pct(x: f64) -> String {
 /// Relative change with a sign: `0.052` → `+5.2%`.
 pub fn signed_pct(x: f64) -> String {
     if x.is_finite() {
-        format!("{:+.1}%", x * 100.0)
+        let v = x * 100.0;
+        format!("{v:+.d$}%", d = decimals(v))
     } else {
         NA.into()
     }
 }
 
-/// Absolute difference of two rates in percentage points: `0.012` → `+1.2 pp`.
+/// Absolute difference of two rates in percentage points: `0.012` → `+1.2 pp`, `0.00034` → `+0.034 pp`.
 pub fn pp(x: f64) -> String {
     if x.is_finite() {
-        format!("{:+.1} pp", x * 100.0)
+        let v = x * 100.0;
+        format!("{v:+.d$} pp", d = decimals(v))
     } else {
         NA.into()
     }
+}
+
+/// A p-value for a sentence: no `<` (a Markdown reader would see it escaped), `p below 0.0001`.
+pub fn pvalue_words(p: f64) -> String {
+    if p.is_finite() && p < 0.0001 {
+        "p below 0.0001".into()
+    } else {
+        format!("p = {}", pvalue(p))
+    }
+}
+
+/// A probability for a sentence: `more than 99.9%`, `less than 0.1%`.
+pub fn prob_words(p: f64) -> String {
+    if !p.is_finite() {
+        NA.into()
+    } else if p > 0.999 {
+        "more than 99.9%".into()
+    } else if p < 0.001 {
+        "less than 0.1%".into()
+    } else {
+        format!("{:.1}%", p * 100.0)
+    }
+}
+
+/// A timestamp to the second (`2026-11-25 09:00:03 UTC`), not to the nanosecond.
+pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Axis ticks at round numbers covering `[lo, hi]`: a step of 1, 2, 2.5 or 5 × 10ⁿ giving about `target`
+/// intervals, and the domain widened to whole steps. Returns (ticks, step).
+pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
+    let span = if hi > lo && (hi - lo).is_finite() { hi - lo } else { 1.0 };
+    let raw = span / target.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().map(|m| m * mag).find(|s| *s >= raw * 0.8).unwrap_or(10.0 * mag);
+    let start = (lo / step + 1e-9).floor();
+    let end = (hi / step - 1e-9).ceil();
+    let ticks = (0..=((end - start) as i64).max(1))
+        .map(|i| (start + i as f64) * step)
+        .map(|v| if v.abs() < step * 1e-9 { 0.0 } else { v })
+        .collect();
+    (ticks, step)
+}
+
+/// A tick label in percent with just the decimals `step` needs (`2%`, `0.5%`, `0.25%`).
+pub fn tick_pct(v: f64, step: f64) -> String {
+    let d = tick_decimals(step * 100.0);
+    format!("{:.d$}%", v * 100.0)
+}
+
+/// A tick label in percentage points (`+1 pp`, `-0.5 pp`, `0 pp`).
+pub fn tick_pp(v: f64, step: f64) -> String {
+    let d = tick_decimals(step * 100.0);
+    if v == 0.0 {
+        "0 pp".into()
+    } else {
+        format!("{:+.d$} pp", v * 100.0)
+    }
+}
+
+fn tick_decimals(step: f64) -> usize {
+    (0..6).find(|d| ((step * 10f64.powi(*d as i32)).round() - step * 10f64.powi(*d as i32)).abs() < 1e-6).unwrap_or(6)
 }
 
 /// A p-value with the precision a reader can act on.
@@ -117,15 +196,9 @@ pub fn figure(v: &serde_json::Value) -> String {
     }
 }
 
-/// A human name for a metric value of the analysis.
+/// A human name for a metric value of the analysis (one definition: [`Metric::label`]).
 pub fn metric_name(metric: &str) -> String {
-    match metric {
-        "open" => "open rate".into(),
-        "click" => "click rate".into(),
-        "convert" | "conversion" => "conversion rate".into(),
-        "unsubscribe" => "unsubscribe rate".into(),
-        other => format!("{other} rate"),
-    }
+    Metric::parse(metric).map(|m| m.label().to_string()).unwrap_or_else(|| format!("{metric} rate"))
 }
 
 #[cfg(test)]
@@ -133,11 +206,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ticks_are_round_numbers() {
+        // The old axis of 0..11.5% in quarters: 2.9%, 5.8%, 8.6%.
+        let (t, step) = nice_ticks(0.0, 0.115, 4);
+        assert_eq!(step, 0.025);
+        assert_eq!(
+            t.iter().map(|v| tick_pct(*v, step)).collect::<Vec<_>>(),
+            ["0.0%", "2.5%", "5.0%", "7.5%", "10.0%", "12.5%"]
+        );
+        let (t, step) = nice_ticks(-0.013, 0.013, 4);
+        assert_eq!(
+            t.iter().map(|v| tick_pp(*v, step)).collect::<Vec<_>>(),
+            ["-2 pp", "-1 pp", "0 pp", "+1 pp", "+2 pp"]
+        );
+        let (t, step) = nice_ticks(0.0, 0.0036, 4);
+        assert_eq!(t.iter().map(|v| tick_pct(*v, step)).collect::<Vec<_>>(), ["0.0%", "0.1%", "0.2%", "0.3%", "0.4%"]);
+        let (t, _) = nice_ticks(0.0, 1234.0, 4);
+        assert_eq!(t, [0.0, 250.0, 500.0, 750.0, 1000.0, 1250.0]);
+    }
+
+    #[test]
     fn formats() {
         assert_eq!(pct(0.1234), "12.3%");
         assert_eq!(signed_pct(0.052), "+5.2%");
         assert_eq!(signed_pct(-0.05), "-5.0%");
         assert_eq!(pp(0.012), "+1.2 pp");
+        // Small rates keep two significant digits.
+        assert_eq!(pct(0.0031), "0.31%");
+        assert_eq!(pct(0.0027), "0.27%");
+        assert_eq!(pct(0.0), "0.0%");
+        assert_eq!(pp(0.00034), "+0.034 pp");
+        assert_eq!(pp(-0.0012), "-0.12 pp");
+        assert_eq!(signed_pct(0.113), "+11.3%");
+        assert_eq!(pvalue_words(0.00001), "p below 0.0001");
+        assert_eq!(prob_words(0.9999), "more than 99.9%");
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T09:00:03.123456789Z").unwrap().to_utc();
+        assert_eq!(time(&t), "2026-11-25 09:00:03 UTC");
         assert_eq!(pvalue(0.00001), "< 0.0001");
         assert_eq!(pvalue(0.04321), "0.0432");
         assert_eq!(prob(0.9999), "> 99.9%");

@@ -8,6 +8,7 @@ mod build;
 mod charts;
 mod cost;
 pub mod fmt;
+pub mod glossary;
 mod load;
 mod manifest;
 pub mod render;

@@ -7,6 +7,8 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State};
 use serde::Serialize;
 
+use cpo_common::model::experiment::Metric;
+
 use crate::view::Report;
 use crate::{charts, fmt};
 
@@ -105,9 +107,18 @@ fn env() -> Result<Environment<'static>, Error> {
         fmt::figure(&json)
     });
     env.add_filter("metric_name", |m: String| fmt::metric_name(&m));
+    env.add_filter("time", |t: String| {
+        chrono::DateTime::parse_from_rfc3339(&t).map(|t| fmt::time(&t.to_utc())).unwrap_or(t)
+    });
     env.add_template(HTML, include_str!("../templates/report.html"))?;
     env.add_template(MARKDOWN, include_str!("../templates/report.md"))?;
     Ok(env)
+}
+
+#[derive(Serialize)]
+struct Term {
+    term: &'static str,
+    meaning: &'static str,
 }
 
 #[derive(Serialize)]
@@ -138,7 +149,13 @@ pub struct RenderError {
 /// The report as (`index.html`, `report.md`).
 pub fn render(r: &Report) -> Result<(String, String), RenderError> {
     let env = env().map_err(|source| RenderError { template: "(loading)", source })?;
-    let ctx = minijinja::context! { r => Value::from_serialize(r), charts => Value::from_serialize(charts(r)) };
+    let guardrail_metrics: Vec<&str> = Metric::ALL.iter().filter(|m| m.is_guardrail()).map(|m| m.as_str()).collect();
+    let ctx = minijinja::context! {
+        r => Value::from_serialize(r),
+        charts => Value::from_serialize(charts(r)),
+        glossary => Value::from_serialize(crate::glossary::GLOSSARY.iter().map(|(term, meaning)| Term { term, meaning }).collect::<Vec<_>>()),
+        guardrail_metrics => Value::from_serialize(&guardrail_metrics),
+    };
     let html =
         env.get_template(HTML).and_then(|t| t.render(&ctx)).map_err(|source| RenderError { template: HTML, source })?;
     let md = env

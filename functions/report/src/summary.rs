@@ -1,7 +1,8 @@
 //! The ten-second summary: one headline a marketer can act on, and a few supporting points. Written from the
-//! same [`Report`] figures the tables show.
+//! same [`Report`] figures the tables show. Sentences never cite a JSON field and never hold `<` or `>`
+//! (the Markdown summary would show them as entities).
 
-use cpo_common::model::experiment::ResultRow;
+use cpo_common::model::experiment::{Decision, GuardrailCheck, GuardrailStatus, ResultRow};
 
 use crate::fmt;
 use crate::view::{ExperimentView, Report, Summary};
@@ -18,23 +19,112 @@ fn best(e: &ExperimentView) -> Option<&ResultRow> {
         .max_by(|a, b| a.rate.total_cmp(&b.rate))
 }
 
+/// `5.7% click rate vs 5.1% for control (+11.0% relative, more than 99.9% chance it is better, Holm-adjusted
+/// p below 0.0001)`.
 fn comparison(e: &ExperimentView, r: &ResultRow) -> String {
     let control = row(e, "control").map(|c| fmt::pct(c.rate)).unwrap_or_else(|| fmt::NA.into());
-    let mut s = format!(
-        "{} {} vs {} for control ({} relative",
-        fmt::pct(r.rate),
-        fmt::metric_name(&e.primary_metric),
-        control,
-        r.lift.map(fmt::signed_pct).unwrap_or_else(|| fmt::NA.into()),
-    );
-    if let Some(p) = r.p_holm.or(r.p_value) {
-        s.push_str(&format!(", adjusted p {}", fmt::pvalue(p)));
+    let mut s = format!("{} {} vs {} for control", fmt::pct(r.rate), e.primary_metric.label(), control);
+    let mut parts = vec![];
+    if let Some(l) = r.lift {
+        parts.push(format!("{} relative", fmt::signed_pct(l)));
     }
     if let Some(p) = r.prob_beat_control {
-        s.push_str(&format!(", {} chance to beat control", fmt::prob(p)));
+        parts.push(format!("{} chance it is better", fmt::prob_words(p)));
     }
-    s.push(')');
+    if let Some(p) = r.p_holm.or(r.p_value) {
+        parts.push(format!("Holm-adjusted {}", fmt::pvalue_words(p)));
+    }
+    if !parts.is_empty() {
+        s.push_str(&format!(" ({})", parts.join(", ")));
+    }
     s
+}
+
+/// `the unsubscribe rate: 0.33% vs 0.29% for control (+11.3% relative, 98.3% chance it is worse, p = 0.0337)`.
+pub fn harm(g: &GuardrailCheck) -> String {
+    let mut parts = vec![];
+    if let Some(l) = g.lift {
+        parts.push(format!("{} relative", fmt::signed_pct(l)));
+    }
+    if let Some(p) = g.prob_worse {
+        parts.push(format!("{} chance it is worse", fmt::prob_words(p)));
+    }
+    if let Some(p) = g.p_value {
+        parts.push(fmt::pvalue_words(p));
+    }
+    format!(
+        "the {}: {} vs {} for control ({})",
+        g.metric.label(),
+        fmt::pct(g.rate),
+        fmt::pct(g.control_rate),
+        parts.join(", ")
+    )
+}
+
+fn harms<'a>(e: &'a ExperimentView, arm: &str, status: GuardrailStatus) -> Vec<&'a GuardrailCheck> {
+    e.guardrails.iter().filter(|g| g.arm == arm && g.status == status).collect()
+}
+
+fn headline(e: &ExperimentView) -> String {
+    let winner = e.winner.clone().unwrap_or_else(|| "?".into());
+    let wins = || row(e, &winner).map(|w| comparison(e, w)).unwrap_or_default();
+    let joined = |gs: Vec<&GuardrailCheck>| gs.iter().map(|g| harm(g)).collect::<Vec<_>>().join("; and ");
+    match e.decision {
+        Decision::Ship => {
+            let guard =
+                if e.guardrails.iter().any(|g| g.arm == winner) { " No guardrail metric shows harm." } else { "" };
+            format!("Ship {winner}: {}.{guard}", wins())
+        }
+        Decision::ShipWithCaution => format!(
+            "Ship {winner} with caution: {}, but it raises {}.",
+            wins(),
+            joined(harms(e, &winner, GuardrailStatus::Harm))
+        ),
+        Decision::DoNotShip => {
+            let limit = harms(e, &winner, GuardrailStatus::Breach).first().map(|g| fmt::pp(g.max_increase));
+            format!(
+                "Do not ship {winner}: {}, but it raises {}, beyond the {} limit.",
+                wins(),
+                joined(harms(e, &winner, GuardrailStatus::Breach)),
+                limit.unwrap_or_default()
+            )
+        }
+        Decision::NoDifference => {
+            let mut s = format!("No difference: no message beat the control on {}.", e.primary_metric.label());
+            if let Some(b) = best(e) {
+                s.push_str(&format!(" Best was {}: {}.", b.arm, comparison(e, b)));
+            }
+            s
+        }
+        Decision::KeepTesting => {
+            let mde = best(e).and_then(|b| b.mde.zip(row(e, "control").map(|c| c.rate)));
+            let size = match mde {
+                Some((m, c)) if c > 0.0 => {
+                    format!(
+                        " With this many customers only a lift of about {} or more could show.",
+                        fmt::signed_pct(m / c)
+                    )
+                }
+                _ => String::new(),
+            };
+            format!(
+                "Keep testing: no message differs from the control on {} yet, and the test is too small to tell.{size}",
+                e.primary_metric.label()
+            )
+        }
+        Decision::NotEnoughData => {
+            let events: u64 = e.overall.iter().filter(|r| r.metric == e.primary_metric).map(|r| r.successes).sum();
+            format!(
+                "Not enough data: {} {} event(s) so far in all arms together, too few to compare the messages.",
+                fmt::int(events),
+                e.primary_metric.as_str()
+            )
+        }
+        Decision::NotTrustworthy => {
+            let why = if e.reasons.is_empty() { "see the checks below".to_string() } else { e.reasons.join("; ") };
+            format!("Not trustworthy: do not act on these results ({why}).")
+        }
+    }
 }
 
 pub fn summary(r: &Report) -> Summary {
@@ -83,36 +173,22 @@ pub fn summary(r: &Report) -> Summary {
 
     if e.srm_flag {
         points.push(format!(
-            "Sample ratio mismatch: arm sizes differ from the configured split (p = {}).",
-            fmt::pvalue(e.srm_p_value)
+            "Sample ratio mismatch: arm sizes differ from the configured split ({}).",
+            fmt::pvalue_words(e.srm_p_value)
         ));
     }
-    let headline = match e.decision.as_str() {
-        "winner" => {
-            let arm = e.winner.clone().unwrap_or_else(|| "?".into());
-            match row(e, &arm) {
-                Some(w) => format!("Winner: {arm}. {}.", comparison(e, w)),
-                None => format!("Winner: {arm}."),
-            }
-        }
-        "no_significant_difference" => {
-            let mut s = format!(
-                "No significant difference: no message beat the control on {}.",
-                fmt::metric_name(&e.primary_metric)
-            );
-            if let Some(b) = best(e) {
-                s.push_str(&format!(" Best was {}: {}.", b.arm, comparison(e, b)));
-            }
-            s
-        }
-        "not_trustworthy" => {
-            let why = if e.reasons.is_empty() { "see the checks below".to_string() } else { e.reasons.join("; ") };
-            format!("Not trustworthy: do not act on these results ({why}).")
-        }
-        other => format!("Decision: {other}."),
-    };
-    if e.decision != "not_trustworthy" {
+    let headline = headline(e);
+    if e.decision != Decision::NotTrustworthy {
         points.extend(e.reasons.iter().cloned());
     }
-    Summary { verdict: e.decision.clone(), headline, points }
+    for g in
+        e.guardrails.iter().filter(|g| g.status != GuardrailStatus::Ok && e.winner.as_deref() != Some(g.arm.as_str()))
+    {
+        points.push(format!("{} raises {}.", g.arm, harm(g)));
+    }
+    if !e.silent_metrics.is_empty() {
+        let names: Vec<&str> = e.silent_metrics.iter().map(|m| m.as_str()).collect();
+        points.push(format!("No events recorded for {} in any arm.", names.join(", ")));
+    }
+    Summary { verdict: e.decision.as_str().to_string(), headline, points }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use cpo_common::model::experiment::ResultRow;
+use cpo_common::model::experiment::{Decision, Explain, GuardrailCheck, Metric, ResultRow};
 use cpo_common::model::variant::Usage;
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +50,8 @@ pub struct Report {
 /// The ten-second version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// `awaiting_outcomes`, `winner`, `no_significant_difference`, `not_trustworthy` (or the analysis's own).
+    /// `awaiting_outcomes` or the analysis's decision (`ship`, `ship_with_caution`, `do_not_ship`,
+    /// `no_difference`, `keep_testing`, `not_enough_data`, `not_trustworthy`).
     pub verdict: String,
     pub headline: String,
     pub points: Vec<String>,
@@ -168,7 +169,9 @@ pub struct SendFacts {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentView {
-    pub decision: String,
+    pub decision: Decision,
+    /// The decision in words (`ship with caution`).
+    pub decision_label: String,
     pub winner: Option<String>,
     pub reasons: Vec<String>,
     pub srm_p_value: f64,
@@ -177,9 +180,16 @@ pub struct ExperimentView {
     pub outcomes: Vec<String>,
     /// What ingestion saw in those files (absent when `ingest/summary.json` is missing).
     pub ingest: Option<IngestFacts>,
-    pub primary_metric: String,
-    pub metrics: Vec<String>,
-    /// Overall rows (segment = null), ordered by metric then arm.
+    pub primary_metric: Metric,
+    /// Metrics with at least one event in some arm, in display order.
+    pub metrics: Vec<Metric>,
+    /// Metrics no arm recorded any event for: said once, left out of the tables.
+    pub silent_metrics: Vec<Metric>,
+    /// Every non-control arm on every guardrail metric, as risk (chance of being worse).
+    pub guardrails: Vec<GuardrailCheck>,
+    /// Rate and lift by customer attribute (aggregates of groups; from the analysis).
+    pub explain: Option<Explain>,
+    /// Overall rows (segment = null) of the metrics with events, ordered by metric then arm.
     pub overall: Vec<ResultRow>,
     pub by_segment: Vec<SegmentResults>,
     /// Further figures of the analysis's `extra` (power, SRM per segment, weights in force…), flattened to

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use cpo_common::model::experiment::{Decision, Metric};
 use cpo_common::model::manifest::Manifest;
 use cpo_common::store::{Store, StoreExt};
 use cpo_common::{ErrorKind, StepInput};
@@ -70,7 +71,11 @@ async fn campaign_report_awaits_outcomes_and_shows_the_campaign() {
     assert_eq!(o.json.send.parts, 1);
     assert_eq!(o.json.send.templates, vec!["champions-friendly".to_string(), "control".to_string()]);
     for a in &o.json.arms {
-        let cell = format!("<td>{}</td><td class=\"n\">{}</td>", a.arm, fmt::int(a.n));
+        let cell = format!(
+            "<td data-label=\"arm\">{}</td><td class=\"n\" data-label=\"customers\">{}</td>",
+            a.arm,
+            fmt::int(a.n)
+        );
         assert!(o.html.contains(&cell), "html lacks {cell}");
         assert!(o.md.contains(&format!("| {} | {} |", a.arm, fmt::int(a.n))), "md lacks arm {}", a.arm);
     }
@@ -118,15 +123,15 @@ async fn experiment_report_has_results_decision_and_agreeing_figures() {
     cpo_report::handle(input("campaign"), &ctx(store.clone())).await.unwrap();
     analysis_run(store.as_ref(), false).await;
     let out = cpo_report::handle(input("experiment"), &ctx(store.clone())).await.unwrap();
-    assert_eq!(out.counts["verdict"], "winner");
+    assert_eq!(out.counts["verdict"], "ship");
     let o = outputs(&store).await;
     let analysis = analysis_doc(false);
     let e = o.json.experiment.as_ref().unwrap();
 
     assert_eq!(o.json.status, "analyzed");
-    assert_eq!(e.decision, "winner");
-    assert_eq!(e.primary_metric, "click");
-    assert!(o.json.summary.headline.starts_with("Winner: friendly."), "{}", o.json.summary.headline);
+    assert_eq!(e.decision, Decision::Ship);
+    assert_eq!(e.primary_metric, Metric::Click);
+    assert!(o.json.summary.headline.starts_with("Ship friendly: "), "{}", o.json.summary.headline);
     assert!(o.html.contains(&format!("<div class=\"headline\">{}</div>", o.json.summary.headline)));
     assert!(o.md.contains(&format!("**{}**", cpo_report::render::md_escape(&o.json.summary.headline))));
     assert!(!o.html.contains("SIMULATED"));
@@ -144,19 +149,17 @@ async fn experiment_report_has_results_decision_and_agreeing_figures() {
             fmt::pct(r.rate),
             format!("{} – {}", fmt::pct(r.ci_low), fmt::pct(r.ci_high)),
             r.lift.map(fmt::signed_pct).unwrap_or(fmt::NA.into()),
-            r.p_holm.map(fmt::pvalue).unwrap_or(fmt::NA.into()),
+            r.p_holm.or(r.p_bh).map(fmt::pvalue).unwrap_or(fmt::NA.into()),
             r.prob_beat_control.map(fmt::prob).unwrap_or(fmt::NA.into()),
         ];
-        let md_row = format!("| {} | {} | {} |", r.metric, r.arm, figures.join(" | "));
-        assert!(o.md.contains(&md_row[..md_row.find(" | ").unwrap() + 3 + r.arm.len()]), "md lacks {md_row}");
         let html_row = format!(
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td>",
+            "<td data-label=\"metric\">{}</td><td data-label=\"arm\">{}</td><td class=\"n\" data-label=\"customers\">{}</td>\
+             <td class=\"n\" data-label=\"with event\">{}</td><td class=\"n\" data-label=\"rate (95% CI)\">{}<br><small>{}</small></td>",
             r.metric, r.arm, figures[0], figures[1], figures[2], figures[3]
         );
         assert!(o.html.contains(&html_row), "html lacks {html_row}");
         let md_start =
-            format!("| {} | {} | {} | {} | {} | {} |", r.metric, r.arm, figures[0], figures[1], figures[2], figures[3]);
+            format!("| {} | {} | {} | {} | {} ({}) |", r.metric, r.arm, figures[0], figures[1], figures[2], figures[3]);
         assert!(o.md.contains(&md_start), "md lacks {md_start}");
         for f in &figures[4..] {
             assert!(o.html.contains(f.as_str()) && o.md.contains(f.as_str()), "{f} missing");
@@ -166,14 +169,21 @@ async fn experiment_report_has_results_decision_and_agreeing_figures() {
         "1,312 rows in 1 file(s), 1,309 accepted, 3 rejected, 11 duplicates; 310 assigned customers with events; \
                   4 events of 2 customers who were never assigned (ignored). Events: click 67, open 302.";
     assert!(o.html.contains(ingest) && o.md.contains(ingest), "outcomes summary missing");
-    let friendly = e.overall.iter().find(|r| r.arm == "friendly" && r.metric == "click").unwrap();
+    let friendly = e.overall.iter().find(|r| r.arm == "friendly" && r.metric == Metric::Click).unwrap();
     let lift_ci = format!(
         "{} ({}, {})",
         fmt::signed_pct(friendly.lift.unwrap()),
         fmt::signed_pct(friendly.lift_ci_low.unwrap()),
         fmt::signed_pct(friendly.lift_ci_high.unwrap())
     );
-    assert!(o.html.contains(&lift_ci) && o.md.contains(&lift_ci), "lift CI {lift_ci} missing");
+    assert!(o.md.contains(&lift_ci), "lift CI {lift_ci} missing");
+    let lift_ci_html = format!(
+        "{}<br><small>{}, {}</small>",
+        fmt::signed_pct(friendly.lift.unwrap()),
+        fmt::signed_pct(friendly.lift_ci_low.unwrap()),
+        fmt::signed_pct(friendly.lift_ci_high.unwrap())
+    );
+    assert!(o.html.contains(&lift_ci_html), "lift CI {lift_ci_html} missing");
     assert!(o.html.contains(&fmt::pp(0.0317)) && o.md.contains(&fmt::pp(0.0317)), "MDE missing");
     assert!(o.html.contains(&fmt::pvalue(analysis.srm_p_value)) && o.md.contains(&fmt::pvalue(analysis.srm_p_value)));
     assert!(o.html.contains("mde_click") && o.md.contains("mde\\_click"));
@@ -326,7 +336,7 @@ async fn same_state_is_not_rendered_twice_and_a_new_analysis_is() {
 
     // More outcomes: a new analysis → the report and the manifest are rewritten.
     let mut a = analysis_doc(false);
-    a.decision = "not_trustworthy".into();
+    a.decision = Decision::NotTrustworthy;
     a.winner = None;
     a.srm_flag = true;
     a.srm_p_value = 0.00001;

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use cpo_common::keys::{slug, Key, RunKeys};
 use cpo_common::model::experiment::{
-    AnalysisDoc, Assignment, IngestSummary, OutcomesFile, OutcomesSource, ResultRow, Template, TemplatesDoc,
+    AnalysisDoc, Assignment, AttributeRow, Explain, GuardrailCheck, GuardrailStatus, IngestSummary, Metric,
+    OutcomesFile, OutcomesSource, ResultRow, Template, TemplatesDoc,
 };
 use cpo_common::model::retrieval::{Hit, Passage, RetrievalDoc, SegmentRetrieval};
 use cpo_common::model::safety::{Decision, SafetyDoc, Verdict};
@@ -321,13 +322,13 @@ fn record(step: &str, offset_s: i64, ms: i64, output: StepOutput) -> StepRecord 
     }
 }
 
-fn row(arm: &str, metric: &str, segment: Option<&str>, n: u64, k: u64, control: Option<(u64, u64)>) -> ResultRow {
+fn row(arm: &str, metric: Metric, segment: Option<&str>, n: u64, k: u64, control: Option<(u64, u64)>) -> ResultRow {
     let rate = k as f64 / n as f64;
     let (lo, hi) = (rate - 0.02, rate + 0.02);
     let diff = control.map(|(cn, ck)| rate - ck as f64 / cn as f64);
     ResultRow {
         arm: arm.into(),
-        metric: metric.into(),
+        metric,
         segment: segment.map(String::from),
         n,
         successes: k,
@@ -341,11 +342,53 @@ fn row(arm: &str, metric: &str, segment: Option<&str>, n: u64, k: u64, control: 
         diff_ci_low: diff.map(|d| d - 0.03),
         diff_ci_high: diff.map(|d| d + 0.03),
         p_value: control.map(|_| 0.0123),
-        p_holm: control.map(|_| 0.0369),
-        p_bh: control.map(|_| 0.0246),
+        p_holm: control.filter(|_| metric == Metric::Click).map(|_| 0.0369),
+        p_bh: control.filter(|_| metric != Metric::Click).map(|_| 0.0246),
         prob_beat_control: control.map(|_| 0.9871),
+        prob_worse: control.map(|_| 0.0129),
         expected_loss: control.map(|_| 0.00042),
         mde: control.map(|_| 0.0317),
+    }
+}
+
+/// Rate and lift by attribute, as the analysis writes it (a long value and a hostile one included).
+pub fn explain() -> Explain {
+    let mut rows = vec![];
+    for (attribute, value, n, kc, kf) in [
+        ("tier", "Gold", 400u64, 20u64, 36u64),
+        ("tier", "Bronze <script>alert('tier')</script>", 600, 30, 33),
+        ("historical open rate band", "1: low (under 2.5%)", 500, 10, 14),
+        ("historical open rate band", "3: high (6.5% and over)", 500, 45, 70),
+    ] {
+        for (arm, k) in [("control", kc), ("friendly", kf)] {
+            let control = arm != "control";
+            let rate = k as f64 / n as f64;
+            let cr = kc as f64 / n as f64;
+            rows.push(AttributeRow {
+                attribute: attribute.into(),
+                value: value.into(),
+                arm: arm.into(),
+                n,
+                successes: k,
+                rate,
+                ci_low: rate * 0.8,
+                ci_high: rate * 1.2,
+                control_rate: Some(cr),
+                diff: control.then_some(rate - cr),
+                diff_ci_low: control.then_some(rate - cr - 0.01),
+                diff_ci_high: control.then_some(rate - cr + 0.01),
+                lift: control.then_some(rate / cr - 1.0),
+                p_value: control.then_some(0.02),
+                p_bh: control.then_some(0.04),
+            });
+        }
+    }
+    Explain {
+        metric: Metric::Click,
+        min_group: 100,
+        rows,
+        skipped: vec![],
+        findings: vec!["For tier Gold, friendly raised the click rate against control: 9.0% vs 5.0%.".into()],
     }
 }
 
@@ -356,7 +399,7 @@ pub fn analysis_doc(simulated: bool) -> AnalysisDoc {
             *acc.entry(a.clone()).or_default() += n;
             acc
         });
-    for (metric, base) in [("open", 0.25), ("click", 0.06), ("unsubscribe", 0.003)] {
+    for (metric, base) in [(Metric::Open, 0.25), (Metric::Click, 0.06), (Metric::Unsubscribe, 0.003)] {
         let cn = arms["control"];
         let ck = (cn as f64 * base).round() as u64;
         for (arm, n) in &arms {
@@ -375,21 +418,35 @@ pub fn analysis_doc(simulated: bool) -> AnalysisDoc {
         let ck = cn / 16;
         for (arm, n) in &m {
             let control = (arm != "control").then_some((cn, ck));
-            results.push(row(arm, "click", Some(&seg), *n, n / 14, control));
+            results.push(row(arm, Metric::Click, Some(&seg), *n, n / 14, control));
         }
     }
     AnalysisDoc {
         run_id: RUN_ID.into(),
         simulated,
         outcomes: vec![keys().outcomes("simulated-7.csv").unwrap().to_string()],
+        primary_metric: Metric::Click,
         results,
         srm_p_value: 0.4213,
         srm_flag: false,
-        decision: "winner".into(),
+        decision: cpo_common::model::experiment::Decision::Ship,
         winner: Some("friendly".into()),
         decision_reasons: vec!["friendly beats control on click rate after Holm correction".into()],
         outcomes_source: if simulated { OutcomesSource::Simulated } else { OutcomesSource::Real },
         holdout_lift: None,
+        guardrails: vec![GuardrailCheck {
+            metric: Metric::Unsubscribe,
+            arm: "friendly".into(),
+            status: GuardrailStatus::Harm,
+            rate: 0.0042,
+            control_rate: 0.003,
+            diff: Some(0.0012),
+            lift: Some(0.4),
+            p_value: Some(0.0123),
+            prob_worse: Some(0.9871),
+            max_increase: 0.005,
+        }],
+        explain: Some(explain()),
         extra: json!({
             "mde_click": 0.0213,
             "power": {"friendly": {"mde": 0.012345678, "power_at_observed": null}},
