@@ -184,6 +184,9 @@ async fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
         report.safe_blocked,
         report.safe
     )?;
+    for k in &report.kinds {
+        crate::outln!("kind {:<26} {:<9} {}/{} correct", k.kind, k.expected, k.correct, k.texts)?;
+    }
     for m in &report.misses {
         crate::outln!(
             "miss: line {} expected {} → {:?} labels [{}] {}",
