@@ -17,7 +17,10 @@ pub(super) const PEOPLE: &str = concat!(
     r"|syrians|afghans|iraqis|iranians|turks|kurds|jamaicans|ethiopians|eritreans|bangladeshis|filipinos",
     r"|gypsies|gypsy|roma|gays|lesbians|homosexuals|bisexuals|queers|women|woman|girls|cripples",
     r"|the disabled|the elderly|the chinese|the japanese|the vietnamese|the polish|the irish",
-    r"|those people|these people|their kind|your kind|his kind)",
+    r"|those people|these people|their kind|your kind|his kind",
+    r"|(?:tourists|people|visitors|workers|families|men|women|immigrants|migrants|gangs|scroungers) from ",
+    r"(?:eastern europe|africa|asia|the middle east|abroad|mexico|china|india|pakistan|romania|poland|somalia",
+    r"|nigeria|syria|afghanistan|albania|bulgaria|the balkans|the caribbean|overseas))",
     r"|(?:black|white|brown|jewish|muslim|polish|chinese|indian|asian|african|mexican|arab|foreign|gay|lesbian",
     r"|trans|transgender|queer|disabled|immigrant|migrant|refugee|romanian|nigerian|pakistani|somali|roma|gypsy",
     r"|turkish|syrian|afghan|albanian|eastern european|non-white)",
@@ -31,7 +34,11 @@ pub(super) const METAPHOR: &str = concat!(
     r"|termites?|maggots?|fleas|bacteria|germs|insects|flies|swarms?|infestation|plague|disease|virus|cancer",
     r"|tumou?rs?|contagion|sickness|mental illness|filth|savages?|animals|beasts|apes|monkeys|pigs|swine|dogs",
     r"|livestock|cattle|subhumans?|sub-humans?|garbage|trash|scum|freaks|snakes|hyenas|rabbits|weeds|a blight",
-    r"|blight|a stain|a burden|dead weight|mouths to feed|breeding stock|untermenschen)"
+    r"|blight|a stain|a burden|dead weight|mouths to feed|breeding stock|untermenschen|mosquitoes|mosquitos|rot",
+    r"|rotten|mould|mold|perversion|perverts|abomination|degenerates|bloodsuckers|blood-suckers|gorillas",
+    r"|chimps|baboons|goats|property|objects|possessions|vultures|wolves|mongrels|rodents|mice|worms|slugs",
+    r"|bedbugs|bed bugs|pathogens|disease-carriers|sewage|pollution|poison|toxic waste|excrement|dirt|brutes",
+    r"|barbarians|primitives|cavemen|invaders|an invasion|a tide|a flood|a horde|hordes)"
 );
 
 /// Words allowed between a copula and a metaphor ("are nothing but filthy animals").
@@ -39,14 +46,16 @@ pub(super) const BRIDGE: &str = concat!(
     r"(?:(?:a|an|the|just|nothing but|no better than|more like|closer to|little more than|worse than|like|such",
     r"|total|human|dirty|filthy|disgusting|dangerous|defective|diseased|rabid|wild|stinking|useless|walking",
     r"|disease-ridden|dumb|mangy|breeding|literal|actual|pure|foreign|invasive|a pack of|a swarm of|a plague of",
-    r"|bloodsucking|blood-sucking|greedy|lazy|thieving|vile|nasty)\s+){0,3}"
+    r"|bloodsucking|blood-sucking|greedy|lazy|thieving|vile|nasty|(?:a|an) (?:herd|pack|nest|cloud|swarm|plague",
+    r"|bunch|horde|colony|tide|flood|infestation) of)\s+){0,3}"
 );
 
 /// Insults addressed to the reader.
 pub(super) const INSULT: &str = concat!(
     r"(?:idiot|idiots|moron|morons|loser|losers|freak|freaks|hag|cow|pig|worm|troll|imbecile|cretin|fatso|fatty",
     r"|waste of space|waste of oxygen|waste of skin|failure|scum|slob|piece of (?:shit|trash|garbage|crap)",
-    r"|degenerate|halfwit|dimwit|numpty|bimbo|lardass)"
+    r"|degenerate|halfwit|dimwit|numpty|bimbo|lardass|waste of air|gremlin|goblin|clown|weirdo|creep|crybaby",
+    r"|(?:snivelling|sniveling|whiny|whining|big|cry) baby)"
 );
 
 /// Harm families: `(category, severity, pattern)` with the placeholders `PEOPLE`, `METAPHOR`, `BRIDGE`,
@@ -126,7 +135,7 @@ pub(super) const RULES: &[(&str, u8, &str)] = &[
     (
         "Hate",
         4,
-        r"\byou(?:'re| are| r)?,? (?:(?:a|an|such a|such an|the|just a|one|little|utter|complete|absolute|total|big|fat|ugly|stupid|pathetic|worthless|useless|disgusting|brain-dead|brainless|spineless|hideous|sad|miserable|old|dumb|lazy|smelly|fat|gross)[ ,-]+){0,4}INSULT\b",
+        r"\byou(?:'re| are| r)?,? (?:(?:a|an|such a|such an|the|just a|one|little|utter|complete|absolute|total|big|fat|ugly|stupid|pathetic|worthless|useless|disgusting|brain-dead|brainless|spineless|hideous|sad|miserable|old|dumb|lazy|smelly|gross|sweaty|snivelling|sniveling|whiny|greasy|stinking|dirty|ignorant|clueless)[ ,-]+){0,4}INSULT\b",
     ),
     ("Hate", 4, r"\b(?:hey|oi|listen|shut up|get lost),? (?:you )?(?:\w+[ ,-]+){0,2}?INSULT\b"),
     (
@@ -305,6 +314,72 @@ pub(super) const RULES: &[(&str, u8, &str)] = &[
         6,
         r"\b(?:shooter|gunman|gunmen|bomber|attacker|killer|terrorist|mass murderer)\b[^.!?]{0,50}\b(?:hero|heroes|legend|martyr|saint|icon|inspiration|finish (?:his|their|the) work|who(?:'s| is) (?:going to be )?next)\b",
     ),
+    (
+        "Violence",
+        6,
+        r"\b(?:stabbed|shot|killed|bombed|murdered|attacked|ran over)\b[^.!?]{0,40}\bdid (?:what we were all thinking|the right thing|us (?:all )?a favou?r|what had to be done|nothing wrong)\b|\bacid (?:in|on|at|into) (?:her|his|their|your|its) (?:face|eyes)\b|\bacid attack\b|\bthrow acid\b",
+    ),
+    (
+        "Violence",
+        6,
+        r"\b(?:go|head|march|walk) (?:down |over |up )?to the (?:mosque|synagogue|church|temple|gurdwara|camp|hostel|refugee centre|refugee center|asylum hotel)\b[^.!?]{0,60}\b(?:show them|teach them|fists|burn|smash|sort them out|make them pay)\b|\bshow them\b[^.!?]{0,30}\bwith (?:our|your|my) fists\b",
+    ),
+    // ---- More dehumanising constructions
+    (
+        "Hate",
+        6,
+        r"\b(?:foreign|immigrant|migrant|muslim|jewish|black|gay|trans|refugee|gypsy|roma|asian|african|arab|mexican|polish|romanian|pakistani|somali|nigerian|syrian|afghan)\s+(?:vermin|rats|scum|parasites|cockroaches|filth|savages|animals|trash|garbage|leeches|lice|locusts|maggots|pests|invaders|hordes|swarms)\b",
+    ),
+    (
+        "Hate",
+        6,
+        r"\bPEOPLE\b[^.!?]{0,40}\b(?:closer to|more like|descended from|related to) (?:\w+ )?METAPHOR\b[^.!?]{0,20}\bthan (?:to )?(?:humans|people|human beings)\b|\bPEOPLE\b[^.!?]{0,30}\b(?:less than|not even|barely|hardly) human\b",
+    ),
+    // ---- More exclusion
+    (
+        "Hate",
+        4,
+        r"\bPEOPLE\b[^.!?]{0,20}\b(?:will be|are|get) asked to leave\b|\bno PEOPLE\b,? (?:and )?no \w+|\bPEOPLE\b (?:\w+ )?(?:control|run|own|rule) (?:the |our |all the |every |all our )?(?:newspapers?|tv|television|politicians|economy|everything|publishers|universities|schools)\b",
+    ),
+    // ---- More veiled threats
+    (
+        "Violence",
+        4,
+        r"\bor (?:we|i)(?:'ll| will| are going to|'re going to|'m going to| am going to)\b[^.!?]{0,40}\b(?:visit|pay (?:you|your \w+) a (?:little )?visit|paying (?:you|your \w+) a (?:little )?visit|come (?:round|around|for you|after you)|find you|send (?:someone|the boys|some friends|our friends))\b",
+    ),
+    (
+        "Violence",
+        4,
+        r"\bsee what happens to (?:your|you)\b|\bsafety (?:depends|relies|hinges) on (?:you|your)\b|\bkeep your (?:kids|children|family|wife|husband|daughter|son) (?:indoors|inside|at home|close)\b[^.!?]{0,30}\bif i were you\b|\b(?:brick|stone|rock|bullet|bottle) through (?:the|your) (?:window|windscreen|windshield|front door)\b",
+    ),
+    (
+        "Violence",
+        4,
+        r"\b(?:people|customers|those|anyone|folks|users|members|clients)\b[^.!?]{0,10}\bwho\b[^.!?]{0,40}\b(?:always|tend to|seem to|always seem to|have a way of)\b[^.!?]{0,10}\b(?:have (?:bad luck|accidents|problems)|run into (?:trouble|problems))\b",
+    ),
+    // ---- More self-harm encouragement
+    (
+        "SelfHarm",
+        6,
+        r"\b(?:give up on|quit) (?:life|living)\b|\bjust stop (?:breathing|existing|living)\b|\bcut (?:yourself )?deeper\b[^.!?]{0,20}\b(?:next time|this time|tonight|you)\b|\b(?:fast|fasting|starve|starving|eat nothing|no food) for (?:\w+ )?(?:days|a week|weeks|\d+ days)\b",
+    ),
+    (
+        "SelfHarm",
+        6,
+        r"\bbetter off\b[^.!?]{0,30}\byou (?:in the ground|dead|gone|six feet under|in a coffin)\b|\b(?:train tracks|railway line|bridge|ledge|roof|rope|pills|cliff edge)\b[^.!?]{0,40}\b(?:right there|(?:nobody|no one) would (?:blame|stop|notice))\b",
+    ),
+    // ---- More harassment
+    (
+        "Hate",
+        4,
+        r"\b(?:a |an )?(?:\w+ )?INSULT like you\b|\b(?:garbage|trash|rubbish|pathetic|worthless|a joke|useless),? (?:just )?like you\b|\b(?:everyone|everybody)\b[^.!?]{0,40}\bcalls? you (?:a |an |the )?(?:\w+ ){0,2}?(?:INSULT|smelly|fat|ugly|stupid|weird|creepy|old man|old woman)\b",
+    ),
+    // ---- More solicitation
+    (
+        "Sexual",
+        4,
+        r"\bwithout (?:her|his|their|any) (?:bikini|clothes|underwear|bra|knickers|panties|top|swimsuit)\b|\b(?:sexy|hot|naughty|horny|lonely|frisky) singles\b",
+    ),
 ];
 
 /// Masked before matching: group possessives used as product ranges, and ordinary uses of pest and disease
@@ -336,7 +411,7 @@ pub(super) const FRAUD: &[(&str, bool, &str)] = &[
     (
         "guaranteed-returns",
         true,
-        r"\bguaranteed (?:returns|profits?|income|winnings|gains)\b|\b(?:double|triple|quadruple|10x) your (?:money|bitcoin|crypto|savings|investment|cash|deposit)\b|\bturn [£$€]?\d[\d,.]* (?:\w+ )?into [£$€]?\d|\b(?:zero|no)[- ]risk\b[^.!?]{0,40}\binvest|\binvest\w*\b[^.!?]{0,40}\b(?:zero|no)[- ]risk\b|\b(?:invest|deposit)\b[^.!?]{0,40}\b(?:earn|make|get back|receive)\b[^.!?]{0,20}\d[\d,]*\b[^.!?]{0,20}\b(?:by|in|within) (?:next|a|\d)",
+        r"\b\d+x returns\b|\b\d+% (?:daily|weekly) (?:returns|profit)\b|\bguaranteed (?:returns|profits?|income|winnings|gains)\b|\b(?:double|triple|quadruple|10x) your (?:money|bitcoin|crypto|savings|investment|cash|deposit)\b|\bturn [£$€]?\d[\d,.]* (?:\w+ )?into [£$€]?\d|\b(?:zero|no)[- ]risk\b[^.!?]{0,40}\binvest|\binvest\w*\b[^.!?]{0,40}\b(?:zero|no)[- ]risk\b|\b(?:invest|deposit)\b[^.!?]{0,40}\b(?:earn|make|get back|receive)\b[^.!?]{0,20}\d[\d,]*\b[^.!?]{0,20}\b(?:by|in|within) (?:next|a|\d)",
     ),
     (
         "secrecy",
@@ -348,6 +423,16 @@ pub(super) const FRAUD: &[(&str, bool, &str)] = &[
         true,
         r"\b(?:inheritance|unclaimed (?:funds|estate)|next of kin|beneficiary)\b[^.!?]{0,60}\b(?:million|transfer|fee|wire|claim|secure)\b|\b(?:prince|diplomat|barrister|bank manager)\b[^.!?]{0,60}\b(?:million|transfer|funds)\b|\b(?:processing|release|handling|clearance|customs|admin|activation) fee\b[^.!?]{0,40}\b(?:claim|collect|release|receive|prize|winnings|parcel|package|refund)\b|\b(?:claim|collect|release|receive)\b[^.!?]{0,40}\b(?:processing|release|handling|clearance|admin|activation) fee\b",
     ),
+    (
+        "money-to-account",
+        true,
+        r"\b(?:send|transfer|wire|pay)\b (?:me |us )?[£$€]?\d[\d,.]*(?: \w+)? (?:to|into) (?:this|my|our|the following|a new|a safe) (?:account|number|wallet|address)\b",
+    ),
+    (
+        "remote-access",
+        true,
+        r"\b(?:give|grant|allow) (?:us|them|our \w+|the \w+) remote access\b|\binstall (?:anydesk|teamviewer)\b",
+    ),
     ("arrest-threat", true, r"\b(?:arrest warrant|face arrest|be arrested|arrest you|police will)\b"),
     (
         "prize",
@@ -358,13 +443,34 @@ pub(super) const FRAUD: &[(&str, bool, &str)] = &[
     (
         "account-threat",
         false,
-        r"\baccount (?:has been |is |will be |was )?(?:suspended|locked|frozen|closed|deleted|disabled|compromised|restricted)\b|\b(?:unusual|suspicious) (?:activity|login|sign-in)\b|\bparcel (?:is )?(?:on hold|held|awaiting payment)\b|\bfrozen (?:rewards|funds|account)\b",
+        r"\baccount (?:has been |is |will be |was )?(?:suspended|locked|frozen|closed|deleted|disabled|compromised|restricted)\b|\b(?:unusual|suspicious) (?:activity|login|sign-in)\b|\bparcel (?:is )?(?:on hold|held|awaiting payment)\b|\bfrozen (?:rewards|funds|account)\b|\b(?:licence|license|account|subscription|service) will be (?:revoked|suspended|cancelled|canceled|closed|deleted|terminated)\b|\bto avoid (?:suspension|closure|cancellation|legal action|arrest)\b",
     ),
     (
         "deadline-threat",
         false,
         r"\bwithin \d+ (?:hours|hrs|minutes)\b|\bor (?:lose|forfeit) (?:your|it|them|access)\b|\bor your account will\b|\bfinal (?:warning|notice)\b",
     ),
+    (
+        "payment-pressure",
+        false,
+        r"\bunpaid (?:toll|fine|tax|invoice|bill|parking)\b|\b(?:update|re-?enter|re-?confirm) your (?:card|payment|bank|billing) details\b|\bsettle\b[^.!?]{0,20}\b(?:voucher|gift card)",
+    ),
+    (
+        "job-lure",
+        false,
+        r"\bearn [£$€]?\d[\d,.]*\+? (?:a|per|every) (?:day|week|month)\b|\b(?:work|working) from home\b|\bno experience (?:needed|required)\b|\bstarter (?:fee|kit fee)\b",
+    ),
+    (
+        "device-alarm",
+        false,
+        r"\byour (?:computer|pc|laptop|device|phone|mac) (?:has|is infected with|has been infected with) (?:a )?(?:virus|malware|trojan)\b|\bcall our (?:technician|support team) now\b",
+    ),
+    (
+        "family-emergency",
+        false,
+        r"\b(?:stuck abroad|lost my (?:wallet|phone|purse)|new number,? (?:mum|dad)|hi (?:mum|dad),? (?:it's|this is) me)\b|\burgently\b",
+    ),
+    ("presale", false, r"\b(?:presale|pre-sale|token sale|before the listing|ico)\b"),
     (
         "reply-channel",
         false,
