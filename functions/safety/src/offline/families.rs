@@ -25,7 +25,8 @@ pub(super) const PEOPLE: &str = concat!(
     r"|trans|transgender|queer|disabled|immigrant|migrant|refugee|romanian|nigerian|pakistani|somali|roma|gypsy",
     r"|turkish|syrian|afghan|albanian|eastern european|non-white)",
     r" (?:people|persons|folk|folks|men|women|kids|children|families|family|workers|customers|shoppers|couples",
-    r"|neighbours|neighbors|bankers|students|staff|tenants|immigrants|migrants|guys|girls|boys))"
+    r"|neighbours|neighbors|bankers|students|staff|tenants|immigrants|migrants|guys|girls|boys|gangs|youths|lads",
+    r"|mobs|thugs))"
 );
 
 /// Metaphors that dehumanise only when a group is compared to them (a copula, "like", "a plague of").
@@ -55,7 +56,7 @@ pub(super) const INSULT: &str = concat!(
     r"(?:idiot|idiots|moron|morons|loser|losers|freak|freaks|hag|cow|pig|worm|troll|imbecile|cretin|fatso|fatty",
     r"|waste of space|waste of oxygen|waste of skin|failure|scum|slob|piece of (?:shit|trash|garbage|crap)",
     r"|degenerate|halfwit|dimwit|numpty|bimbo|lardass|waste of air|gremlin|goblin|clown|weirdo|creep|crybaby",
-    r"|(?:snivelling|sniveling|whiny|whining|big|cry) baby)"
+    r"|(?:snivelling|sniveling|whiny|whining|big|cry) baby|(?:little|dirty|greasy|filthy) (?:rat|dog|pig|worm|toad|weasel))"
 );
 
 /// Harm families: `(category, severity, pattern)` with the placeholders `PEOPLE`, `METAPHOR`, `BRIDGE`,
@@ -374,6 +375,68 @@ pub(super) const RULES: &[(&str, u8, &str)] = &[
         4,
         r"\b(?:a |an )?(?:\w+ )?INSULT like you\b|\b(?:garbage|trash|rubbish|pathetic|worthless|a joke|useless),? (?:just )?like you\b|\b(?:everyone|everybody)\b[^.!?]{0,40}\bcalls? you (?:a |an |the )?(?:\w+ ){0,2}?(?:INSULT|smelly|fat|ugly|stupid|weird|creepy|old man|old woman)\b",
     ),
+    // ---- Round 3 (dev batch 3): eating-disorder coaching, methods, relief at the reader's death
+    (
+        "SelfHarm",
+        6,
+        r"\bstop(?:ped|ping)? eating (?:altogether|completely|entirely|for good|for days)\b|\bif you (?:get|feel) (?:dizzy|faint|lightheaded|light-headed)\b[^.!?]{0,40}\b(?:fat|working|winning|good sign|progress|weakness)\b|\b[1-7]\d{2}[- ]?(?:k?cals?|calories?)(?: limit)? (?:a|per) day\b",
+    ),
+    (
+        "SelfHarm",
+        6,
+        r"\b(?:would be|'d be|is|are) better without you\b|\b(?:relieved|happier|better off|glad|celebrate)\b[^.!?]{0,20}\bif you (?:were|was) gone\b|\b(?:climb|go) to the top of\b[^.!?]{0,30}\b(?:let go|jump|step off)\b",
+    ),
+    (
+        "SelfHarm",
+        6,
+        r"\b(?:slice|cut|carve|chop) (?:away|off)\b[^.!?]{0,30}\b(?:your body|your skin|the fat|parts of your body|your flesh)\b|\bpills are\b.{0,30}\btake them all\b|\b(?:step|walk|jump|throw yourself) (?:out )?in front of (?:a|the|the next) (?:bus|train|lorry|truck|car|tube)\b|\bthrow yourself (?:under|off)\b",
+    ),
+    (
+        "SelfHarm",
+        6,
+        r"\b(?:car|engine) running in (?:the|a|your) (?:closed |shut )?garage\b|\b(?:let yourself|just) (?:fade|slip|waste) away\b",
+    ),
+    (
+        "SelfHarm",
+        4,
+        r"\byou(?:'re| are) (?:a|such a|just a) burden (?:on|to) (?:everyone|everybody|your family|us|the world)\b|\bcarbon monoxide\b",
+    ),
+    // ---- Round 3: comparisons, threats, insults
+    (
+        "Hate",
+        6,
+        r"\b(?:worse|dirtier|lower|filthier) than (?:\w+ )?METAPHOR\b[^.!?]{0,30}\bPEOPLE\b|\bPEOPLE\b[^.!?]{0,20}\b(?:worse|dirtier|lower|filthier) than (?:\w+ )?METAPHOR\b",
+    ),
+    (
+        "Violence",
+        4,
+        r"\bremember what happened to (?:the last|that|the other) \w+ (?:that|who) (?:crossed|complained|refused|didn't pay|reported|talked)\b|\b(?:awful|shame|pity|terrible|sad|tragic)\b[^.!?]{0,30}\bif\b[^.!?]{0,60}\b(?:didn't|did not|never|doesn't|does not) (?:come|make it|get) home\b",
+    ),
+    (
+        "Violence",
+        4,
+        r"\b(?:we'll|we will|we're|we are|i'll|i will) be waiting (?:outside|for you outside|for you at|at) your (?:work|house|home|office|school|door|flat|gym)\b|\bthink (?:of|about) your (?:children|kids|family|wife|husband|daughter|son) before you\b|\blook(?:ing)? over your shoulder (?:for a long time|for the rest of your life|from now on|forever|every day|for years)\b",
+    ),
+    (
+        "Hate",
+        4,
+        r"\b(?:an embarrassment|a disgrace|a disappointment) to your (?:family|parents|mother|father|mum|dad|kids)\b|\bas (?:ugly|stupid|fat|dumb|pathetic|worthless|disgusting)(?: and (?:ugly|stupid|fat|dumb|pathetic|worthless|disgusting))? as you\b|\byour face (?:could|would|is enough to) (?:scare|frighten|stop|break|curdle)\b|, (?:you )?(?:loser|idiot|moron|freak|imbecile|fatso|halfwit|cretin|numpty)\s*[.!?]",
+    ),
+    (
+        "Hate",
+        4,
+        r"\b(?:even )?your (?:own )?(?:mother|mum|mom|father|dad|family|wife|husband|friends|kids)\b[^.!?]{0,20}\b(?:thinks?|knows?|says?) you(?:'re| are) (?:a |an )?(?:\w+ )?(?:pathetic|worthless|useless|a failure|disgusting|ugly|stupid|a loser|a joke|an idiot)\b",
+    ),
+    (
+        "Sexual",
+        4,
+        r"\b(?:her|his|their) clothes (?:are|come|coming) off\b|\b(?:takes?|taking) (?:her|his|their) clothes off\b",
+    ),
+    (
+        "Violence",
+        6,
+        r"\bgive (?:them|him|her|those \w+) a (?:beating|kicking|hiding|good hiding|slap)\b|\bdeserves? (?:a bullet|to be shot|a beating|a kicking)\b|\bmake (?:him|her|them) pay\b",
+    ),
     // ---- More solicitation
     (
         "Sexual",
@@ -387,6 +450,7 @@ pub(super) const RULES: &[(&str, u8, &str)] = &[
 pub(super) const IDIOMS: &[&str] = &[
     r"\b(?:wo)?men's\b|\b(?:girls|boys|ladies|kids)'",
     r"\b(?:pest|rat|rats|vermin|flea|fleas|mouse|mice|cockroach|insect|bug|wasp|moth|weed|parasite|worm|tick|lice|nit)[- ]?(?:control|traps?|treatments?|spray|repellents?|bait|killers?|-?proof|protection|stations?|combs?|shampoo|range|deterrents?|problems? (?:in|at) your)\b",
+    r"\bburn(?:s|ing)? (?:up to |over |around |about )?\d+ (?:k?cals?|calories)\b",
     r"\bpig(?:s|ging)? out\b|\bdog[- ](?:walking|friendly|beds?|owners?|lovers?|treats?)\b",
 ];
 
@@ -411,7 +475,7 @@ pub(super) const FRAUD: &[(&str, bool, &str)] = &[
     (
         "guaranteed-returns",
         true,
-        r"\b\d+x returns\b|\b\d+% (?:daily|weekly) (?:returns|profit)\b|\bguaranteed (?:returns|profits?|income|winnings|gains)\b|\b(?:double|triple|quadruple|10x) your (?:money|bitcoin|crypto|savings|investment|cash|deposit)\b|\bturn [£$€]?\d[\d,.]* (?:\w+ )?into [£$€]?\d|\b(?:zero|no)[- ]risk\b[^.!?]{0,40}\binvest|\binvest\w*\b[^.!?]{0,40}\b(?:zero|no)[- ]risk\b|\b(?:invest|deposit)\b[^.!?]{0,40}\b(?:earn|make|get back|receive)\b[^.!?]{0,20}\d[\d,]*\b[^.!?]{0,20}\b(?:by|in|within) (?:next|a|\d)",
+        r"\b\d+x returns\b|\b\d+% (?:daily|weekly|monthly) (?:returns|profits?)\b|\bguaranteed \d+% (?:\w+ )?(?:profits?|returns?)\b|\bguaranteed (?:returns|profits?|income|winnings|gains)\b|\b(?:double|triple|quadruple|10x) your (?:money|bitcoin|crypto|savings|investment|cash|deposit)\b|\bturn [£$€]?\d[\d,.]* (?:\w+ )?into [£$€]?\d|\b(?:zero|no)[- ]risk\b[^.!?]{0,40}\binvest|\binvest\w*\b[^.!?]{0,40}\b(?:zero|no)[- ]risk\b|\b(?:invest|deposit)\b[^.!?]{0,40}\b(?:earn|make|get back|receive)\b[^.!?]{0,20}\d[\d,]*\b[^.!?]{0,20}\b(?:by|in|within) (?:next|a|\d)",
     ),
     (
         "secrecy",
