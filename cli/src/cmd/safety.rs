@@ -62,7 +62,7 @@ pub struct ScreenArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// JSON lines: {"text": "...", "expected": "safe" | "Hate" | "SelfHarm" | "Sexual" | "Violence" | "PII"}.
+    /// JSON lines: {"text": "...", "expected": "safe" | "Hate" | "SelfHarm" | "Sexual" | "Violence" | "PII" | "Fraud", "kind"?: "..."}.
     pub file: PathBuf,
     #[command(flatten)]
     pub chain: Chain,
