@@ -454,6 +454,31 @@ mod tests {
     }
 
     #[test]
+    fn fraud_needs_a_strong_cue_or_two_weak_ones() {
+        let fraud = |t: &str| analyse_full(t).map(|a| a.fraud).unwrap_or_default();
+        assert_eq!(fraud("Reply with your PIN to unlock your rewards."), ["offline-fraud:credential-request"]);
+        assert!(fraud("Your account will be suspended.").is_empty(), "one weak cue is ordinary copy");
+        assert!(fraud("Update your card details to keep your subscription running.").is_empty());
+        let two = fraud("Update your card details to avoid suspension.");
+        assert_eq!(two, ["offline-fraud:account-threat", "offline-fraud:payment-pressure"]);
+    }
+
+    #[test]
+    fn group_words_and_metaphors_apart_pass() {
+        for t in [
+            "Pest control made easy: humane mouse traps are back.",
+            "Eid Mubarak to all our Muslim customers: free gift wrapping this week.",
+            "Our women's running collection, now with flea-proof dog beds.",
+            "Flu virus season: stock up on tissues.",
+            "Immigrant-owned and proud: meet the family behind our spice blends.",
+        ] {
+            assert!(max(t).1 < 4, "{t}: {:?}", analyse(t));
+        }
+        assert_eq!(max("Refugees breed like rats."), ("Hate".into(), 6));
+        assert_eq!(max("Like termites, immigrants hollow out our towns."), ("Hate".into(), 6));
+    }
+
+    #[test]
     fn every_category_is_reported() {
         let (s, _) = analyse("Hello");
         assert_eq!(s.len(), CATEGORIES.len());
