@@ -68,7 +68,7 @@ pub struct ScreenArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// JSON lines: {"text": "...", "expected": "safe" | "Hate" | "SelfHarm" | "Sexual" | "Violence" | "PII"}.
+    /// JSON lines: {"text": "...", "expected": "safe" | "Hate" | "SelfHarm" | "Sexual" | "Violence" | "PII" | "Fraud", "kind"?: "..."}.
     pub file: PathBuf,
     #[command(flatten)]
     pub chain: Chain,
@@ -190,6 +190,9 @@ async fn evaluate(a: EvalArgs) -> anyhow::Result<ExitCode> {
         report.safe_blocked,
         report.safe
     )?;
+    for k in &report.kinds {
+        crate::outln!("kind {:<26} {:<9} {}/{} correct", k.kind, k.expected, k.correct, k.texts)?;
+    }
     for m in &report.misses {
         crate::outln!(
             "miss: line {} expected {} → {:?} labels [{}] {}",

@@ -11,6 +11,10 @@ use crate::guard;
 use crate::policy::Policy;
 use crate::screener::{screen_chain, Screener};
 
+/// Evaluation label of a message blocked by a blocklist (the policy's or a provider's, the offline screener's
+/// fraud patterns included): scams and fraud pressure, which no provider harm category covers.
+pub const FRAUD: &str = "Fraud";
+
 /// Reason code of a provider that gave no usable answer.
 pub const UNAVAILABLE: &str = "screening_unavailable";
 
@@ -35,7 +39,8 @@ pub struct Outcome {
     pub text_sha256: String,
     /// `true` when every provider of the chain answered (the text was screened, whatever the decision).
     pub screened: bool,
-    /// Categories at or above threshold, and `PII` when the guard found personal data (for evaluations).
+    /// Categories at or above threshold, `PII` when the guard found personal data and [`FRAUD`] when a
+    /// blocklist matched (for evaluations).
     pub labels: Vec<String>,
 }
 
@@ -74,6 +79,10 @@ pub async fn screen_message(
         if re.is_match(&text) {
             reasons.push(format!("blocklist: {term:?}"));
         }
+    }
+    let blocklisted = reasons.iter().any(|r| r.starts_with("blocklist:"));
+    if blocklisted {
+        labels.push(FRAUD.to_string());
     }
     if require_fields {
         for d in &policy.disclaimers {

@@ -1,13 +1,14 @@
-//! Measuring a screener chain on a labelled set (`{"text", "expected"}` JSON lines, expected one of `safe`,
-//! `Hate`, `SelfHarm`, `Sexual`, `Violence`, `PII`): precision and recall per category, recall on harmful
-//! texts (blocked for any reason) and the false-block rate on safe texts.
+//! Measuring a screener chain on a labelled set (`{"text", "expected", "kind"?}` JSON lines, expected one of
+//! `safe`, `Hate`, `SelfHarm`, `Sexual`, `Violence`, `PII`, `Fraud`; `kind` an optional free-form
+//! sub-category such as `dehumanising`): precision and recall per category, recall on harmful texts (blocked
+//! for any reason), recall per kind, and the false-block rate on safe texts.
 
 use cpo_common::model::safety::{Decision, CATEGORIES, PII};
 use cpo_common::model::variant::Message;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::decide::screen_message;
+use crate::decide::{screen_message, FRAUD};
 use crate::policy::Policy;
 use crate::screener::Screener;
 
@@ -18,6 +19,9 @@ pub const SAFE: &str = "safe";
 pub struct Example {
     pub text: String,
     pub expected: String,
+    /// Sub-category for per-kind figures (`dehumanising`, `veiled-threat`, `scam`, `marketing`, …).
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +41,13 @@ pub fn parse(text: &str, source_name: &str) -> Result<Vec<(usize, Example)>, Eva
         }
         let err = |reason: String| EvalError { source_name: source_name.to_string(), line: i + 1, reason };
         let ex: Example = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
-        if ex.expected != SAFE && ex.expected != PII && !CATEGORIES.contains(&ex.expected.as_str()) {
+        if ex.expected != SAFE
+            && ex.expected != PII
+            && ex.expected != FRAUD
+            && !CATEGORIES.contains(&ex.expected.as_str())
+        {
             return Err(err(format!(
-                "field `expected`: {:?} is not one of safe, Hate, SelfHarm, Sexual, Violence, PII",
+                "field `expected`: {:?} is not one of safe, Hate, SelfHarm, Sexual, Violence, PII, Fraud",
                 ex.expected
             )));
         }
@@ -58,6 +66,15 @@ pub struct CategoryStats {
     pub true_positives: usize,
     pub precision: Option<f64>,
     pub recall: Option<f64>,
+}
+
+/// Texts of one `kind` and how many of them the chain got right (harmful: blocked; safe: approved).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KindStats {
+    pub kind: String,
+    pub expected: String,
+    pub texts: usize,
+    pub correct: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,6 +99,8 @@ pub struct EvalReport {
     pub safe: usize,
     pub safe_blocked: usize,
     pub false_block_rate: Option<f64>,
+    /// Per `kind` (texts without one are left out), in order of first appearance.
+    pub kinds: Vec<KindStats>,
     /// Harmful texts let through, safe texts blocked, and harmful texts put in the wrong category.
     pub misses: Vec<Miss>,
 }
@@ -105,7 +124,7 @@ pub async fn evaluate(
         .collect()
         .await;
     let mut categories = Vec::new();
-    for cat in CATEGORIES.iter().copied().chain([PII]) {
+    for cat in CATEGORIES.iter().copied().chain([PII, FRAUD]) {
         let support = examples.iter().filter(|(_, e)| e.expected == cat).count();
         let predicted = outcomes.iter().filter(|o| o.labels.iter().any(|l| l == cat)).count();
         let tp = examples
@@ -121,6 +140,23 @@ pub async fn evaluate(
             precision: ratio(tp, predicted),
             recall: ratio(tp, support),
         });
+    }
+    let mut kinds: Vec<KindStats> = Vec::new();
+    for ((_, e), o) in examples.iter().zip(&outcomes) {
+        let Some(kind) = &e.kind else { continue };
+        let correct = (o.decision == Decision::Blocked) != (e.expected == SAFE);
+        match kinds.iter_mut().find(|k| &k.kind == kind && k.expected == e.expected) {
+            Some(k) => {
+                k.texts += 1;
+                k.correct += usize::from(correct);
+            }
+            None => kinds.push(KindStats {
+                kind: kind.clone(),
+                expected: e.expected.clone(),
+                texts: 1,
+                correct: usize::from(correct),
+            }),
+        }
     }
     let mut misses = Vec::new();
     let (mut harmful, mut harmful_blocked, mut safe, mut safe_blocked) = (0, 0, 0, 0);
@@ -156,6 +192,7 @@ pub async fn evaluate(
         safe,
         safe_blocked,
         false_block_rate: ratio(safe_blocked, safe),
+        kinds,
         misses,
     }
 }

@@ -1,11 +1,19 @@
 //! The `offline` screener: category lexicons and patterns giving severities on Azure's 0/2/4/6 scale,
 //! written for marketing copy. Marketing idioms ("killer deal", "to die for", "crushing it", "shoot us a
-//! message") are masked before matching, and harm words score high only in harmful constructions (a threat
-//! with a person as object, a self-directed act, a dehumanising claim about a group), so ordinary copy
-//! passes while real harm is blocked. No network, deterministic; the default provider.
+//! message", "pest control") are masked before matching, and harm words score high only in harmful
+//! constructions (a threat with a person as object, a self-directed act, a group compared to vermin or
+//! disease, an insult addressed to the reader), so ordinary copy passes while real harm is blocked. Fraud
+//! pressure (credential requests, gift-card payments, guaranteed returns) is reported as provider-side
+//! blocklist hits, since no harm category covers it. No network, deterministic; the default provider.
 //!
-//! Hand-written on purpose: no maintained crate offers harm lexicons with Azure-compatible severities.
+//! Hand-written on purpose: no maintained crate offers harm lexicons with Azure-compatible severities, and
+//! the default provider must work with no network and no model download. Text is screened twice — as
+//! written (after undoing l33t spellings) and after `decancer` has mapped homoglyphs, zero-width and other
+//! confusable characters to plain letters — and the worse reading counts, so disguises cannot lower a score.
 //! Slurs are deliberately not listed verbatim here; production runs should chain `azure-content-safety`.
+//! How the families were measured: docs/safety.md ("Held-out evaluation").
+
+mod families;
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -17,7 +25,7 @@ use regex::Regex;
 use crate::screener::{Scores, ScreenError, Screener};
 
 /// Version of the lexicon, recorded as the provider's model in the audit trail.
-pub const LEXICON_VERSION: &str = "lexicon-2026.11";
+pub const LEXICON_VERSION: &str = "lexicon-2026.12";
 
 /// Groups protected from hate speech, as they appear in text.
 const GROUP: &str = r"(?:immigrants?|migrants?|refugees?|foreigners?|muslims?|jews|jewish people|christians?|hindus?|sikhs?|buddhists?|atheists?|catholics?|blacks|black people|whites|white people|asians?|africans?|arabs?|mexicans?|latinos?|latinas?|hispanics?|chinese people|the chinese|indians|gypsies|roma people|gays|gay people|lesbians?|homosexuals?|bisexuals?|trans people|transgender people|queers?|women|men|girls|disabled people|the disabled|cripples?|old people|the elderly|poor people|fat people|foreign people)";
@@ -255,19 +263,40 @@ struct Rule {
 }
 
 fn compile(p: &str) -> Regex {
-    // Patterns are constants of this module, covered by its tests.
-    Regex::new(&format!("(?i){}", p.replace("GROUP", GROUP).replace("VICTIM", VICTIM)))
-        .unwrap_or_else(|e| panic!("offline pattern {p:?}: {e}"))
+    let p = p
+        .replace("PEOPLE", families::PEOPLE)
+        .replace("METAPHOR", families::METAPHOR)
+        .replace("BRIDGE", families::BRIDGE)
+        .replace("INSULT", families::INSULT)
+        .replace("GROUP", GROUP)
+        .replace("VICTIM", VICTIM);
+    // Patterns are constants of this module, all compiled by its tests.
+    Regex::new(&format!("(?i){p}")).unwrap_or_else(|e| panic!("offline pattern {p:?}: {e}"))
 }
 
-static IDIOM_RES: LazyLock<Vec<Regex>> = LazyLock::new(|| IDIOMS.iter().map(|p| compile(p)).collect());
+static IDIOM_RES: LazyLock<Vec<Regex>> =
+    LazyLock::new(|| IDIOMS.iter().chain(families::IDIOMS).map(|p| compile(p)).collect());
 static RULE_RES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
-    RULES.iter().map(|(category, severity, p)| Rule { category, severity: *severity, re: compile(p) }).collect()
+    RULES
+        .iter()
+        .chain(families::RULES)
+        .map(|(category, severity, p)| Rule { category, severity: *severity, re: compile(p) })
+        .collect()
 });
+static FRAUD_RES: LazyLock<Vec<(&'static str, bool, Regex)>> =
+    LazyLock::new(|| families::FRAUD.iter().map(|(name, strong, p)| (*name, *strong, compile(p))).collect());
+
+/// Characters that render as nothing and are used to split a word past a pattern.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{E0000}'..='\u{E007F}')
+}
 
 /// Lower-case, straighten quotes, undo l33t spellings inside words (`k1ll` → `kill`), collapse spacing.
 pub fn normalise(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
+    let chars: Vec<char> = text.chars().filter(|c| !invisible(*c)).collect();
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
         let prev = i.checked_sub(1).and_then(|j| chars.get(j)).copied();
@@ -298,26 +327,75 @@ pub fn normalise(text: &str) -> String {
     out
 }
 
-/// Severity per category of `text`, and the rules that fired (for explanations in `cpo safety screen`).
-pub fn analyse(text: &str) -> (BTreeMap<String, u8>, Vec<String>) {
-    let mut t = normalise(text);
+/// What the offline screener found in a text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Analysis {
+    /// Severity per category (every category of [`CATEGORIES`]).
+    pub severities: BTreeMap<String, u8>,
+    /// Rules that scored ≥ 4, with the matched words (for explanations in `cpo safety screen`).
+    pub fired: Vec<String>,
+    /// Fraud cues that flag the text (`offline-fraud:<cue>`), reported as provider-side blocklist hits.
+    pub fraud: Vec<String>,
+}
+
+/// `text` with homoglyphs, accents, zero-width and other confusable characters replaced by plain letters
+/// (`decancer`), or `None` when it cannot be read that way.
+fn decancered(text: &str) -> Option<String> {
+    let options = decancer::Options::default().disable_bidi();
+    decancer::cure(text, options).ok().map(|c| c.to_string())
+}
+
+fn analyse_reading(t: &str, out: &mut Analysis) {
+    let mut t = t.to_string();
     for re in IDIOM_RES.iter() {
         t = re.replace_all(&t, " ~ ").into_owned();
     }
-    let mut sev: BTreeMap<String, u8> = CATEGORIES.iter().map(|c| (c.to_string(), 0)).collect();
-    let mut fired = Vec::new();
     for r in RULE_RES.iter() {
         if let Some(m) = r.re.find(&t) {
-            let e = sev.entry(r.category.to_string()).or_insert(0);
+            let e = out.severities.entry(r.category.to_string()).or_insert(0);
             if r.severity > *e {
                 *e = r.severity;
             }
-            if r.severity >= 4 {
-                fired.push(format!("{} {}: {:?}", r.category, r.severity, m.as_str()));
+            let why = format!("{} {}: {:?}", r.category, r.severity, m.as_str());
+            if r.severity >= 4 && !out.fired.contains(&why) {
+                out.fired.push(why);
             }
         }
     }
-    (sev, fired)
+    let cues: Vec<(&str, bool)> =
+        FRAUD_RES.iter().filter(|(_, _, re)| re.is_match(&t)).map(|(name, strong, _)| (*name, *strong)).collect();
+    let weak = cues.iter().filter(|(_, strong)| !strong).count();
+    for (name, strong) in cues {
+        let hit = format!("offline-fraud:{name}");
+        if (strong || weak >= 2) && !out.fraud.contains(&hit) {
+            out.fraud.push(hit);
+        }
+    }
+}
+
+/// Everything the offline screener finds in `text`: both readings (as written, and with confusables
+/// replaced), the worse of the two per category. `None` when the text cannot be normalised, which the
+/// provider reports as an error (so the text is blocked, never approved unread).
+pub fn analyse_full(text: &str) -> Option<Analysis> {
+    let mut out =
+        Analysis { severities: CATEGORIES.iter().map(|c| (c.to_string(), 0)).collect(), ..Analysis::default() };
+    analyse_reading(&normalise(text), &mut out);
+    let plain = decancered(text)?;
+    analyse_reading(&normalise(&plain), &mut out);
+    Some(out)
+}
+
+/// Severity per category of `text`, and the rules that fired (for explanations in `cpo safety screen`).
+/// A text that cannot be normalised gets the highest severity in every category.
+pub fn analyse(text: &str) -> (BTreeMap<String, u8>, Vec<String>) {
+    match analyse_full(text) {
+        Some(a) => {
+            let mut fired = a.fired;
+            fired.extend(a.fraud.iter().map(|f| format!("Fraud: {f}")));
+            (a.severities, fired)
+        }
+        None => (CATEGORIES.iter().map(|c| (c.to_string(), 6)).collect(), vec!["text cannot be normalised".into()]),
+    }
 }
 
 /// The offline provider.
@@ -333,7 +411,8 @@ impl Screener for Offline {
         LEXICON_VERSION.to_string()
     }
     async fn screen(&self, text: &str) -> Result<Scores, ScreenError> {
-        Ok(Scores { severities: analyse(text).0, ..Scores::default() })
+        let a = analyse_full(text).ok_or_else(|| ScreenError::Unparseable("text cannot be normalised".into()))?;
+        Ok(Scores { severities: a.severities, blocklist_hits: a.fraud, ..Scores::default() })
     }
 }
 
@@ -372,6 +451,31 @@ mod tests {
         assert_eq!(max("Hot singles want explicit sex tonight"), ("Sexual".into(), 6));
         assert_eq!(max("Immigrants are vermin"), ("Hate".into(), 6));
         assert_eq!(max("We will k1ll you"), ("Violence".into(), 6), "leetspeak is undone");
+    }
+
+    #[test]
+    fn fraud_needs_a_strong_cue_or_two_weak_ones() {
+        let fraud = |t: &str| analyse_full(t).map(|a| a.fraud).unwrap_or_default();
+        assert_eq!(fraud("Reply with your PIN to unlock your rewards."), ["offline-fraud:credential-request"]);
+        assert!(fraud("Your account will be suspended.").is_empty(), "one weak cue is ordinary copy");
+        assert!(fraud("Update your card details to keep your subscription running.").is_empty());
+        let two = fraud("Update your card details to avoid suspension.");
+        assert_eq!(two, ["offline-fraud:account-threat", "offline-fraud:payment-pressure"]);
+    }
+
+    #[test]
+    fn group_words_and_metaphors_apart_pass() {
+        for t in [
+            "Pest control made easy: humane mouse traps are back.",
+            "Eid Mubarak to all our Muslim customers: free gift wrapping this week.",
+            "Our women's running collection, now with flea-proof dog beds.",
+            "Flu virus season: stock up on tissues.",
+            "Immigrant-owned and proud: meet the family behind our spice blends.",
+        ] {
+            assert!(max(t).1 < 4, "{t}: {:?}", analyse(t));
+        }
+        assert_eq!(max("Refugees breed like rats."), ("Hate".into(), 6));
+        assert_eq!(max("Like termites, immigrants hollow out our towns."), ("Hate".into(), 6));
     }
 
     #[test]

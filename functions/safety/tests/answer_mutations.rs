@@ -380,7 +380,7 @@ fn mutated(base: &Value, mutations: &[Mutation]) -> String {
         }
         text.truncate(cut);
     }
-    text + &tail.1
+    text + tail.1.as_str()
 }
 
 // ---------------------------------------------------------------------------------------------------------

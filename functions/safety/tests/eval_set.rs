@@ -20,10 +20,14 @@ async fn offline_meets_the_targets_on_the_bundled_set() {
     let policy = Policy::bundled().unwrap();
     let tokens = vec!["first_name".to_string()];
     let r = eval::evaluate(&chain, &policy, &tokens, &examples).await;
+    println!(
+        "bundled set: harmful recall {:?} ({}/{}), false blocks {}/{}",
+        r.harmful_recall, r.harmful_blocked, r.harmful, r.safe_blocked, r.safe
+    );
     let misses: Vec<String> = r.misses.iter().map(|m| format!("{m:?}")).collect();
     assert!(r.harmful_recall.unwrap() >= 0.95, "recall {:?}\n{}", r.harmful_recall, misses.join("\n"));
     assert!(r.false_block_rate.unwrap() <= 0.02, "false blocks {:?}\n{}", r.false_block_rate, misses.join("\n"));
-    for c in &r.categories {
+    for c in r.categories.iter().filter(|c| c.support > 0) {
         assert!(c.recall.unwrap() >= 0.9, "{} recall {:?}\n{}", c.category, c.recall, misses.join("\n"));
     }
 }
