@@ -420,8 +420,11 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.contact_policy, Some(ContactPolicy { max_sends: 1, per_days: 7 }));
         assert_eq!(cfg.suppression.consent.unwrap().kind, ConsentKind::OptIn);
-        for bad in ["contact_policy: {max_sends: 0, per_days: 7}", "contact_policy: {max_sends: 1}",
-            "suppression: {consent: {column: x, kind: maybe}}"] {
+        for bad in [
+            "contact_policy: {max_sends: 0, per_days: 7}",
+            "contact_policy: {max_sends: 1}",
+            "suppression: {consent: {column: x, kind: maybe}}",
+        ] {
             let e = CampaignConfig::from_yaml(&format!("name: x\n{bad}\n"), "c.yaml").unwrap_err();
             assert!(e.message.contains("c.yaml"), "{e}");
         }

@@ -68,11 +68,7 @@ pub struct StartOptions {
 
 /// The date of a run — its run_id date and send date: `--as-of`, else the campaign's `as_of`, else the
 /// schedule's fire time, else the input object's last-modified time; times are taken as UTC days.
-pub fn run_date(
-    opts: &StartOptions,
-    config: &CampaignConfig,
-    input_last_modified: DateTime<Utc>,
-) -> NaiveDate {
+pub fn run_date(opts: &StartOptions, config: &CampaignConfig, input_last_modified: DateTime<Utc>) -> NaiveDate {
     opts.as_of
         .or(config.as_of)
         .or(opts.scheduled_at.map(|t| t.date_naive()))
@@ -312,7 +308,8 @@ mod tests {
         let store = open("mem://").unwrap();
         let key = Key::new("incoming/weekly/customers.csv").unwrap();
         store.put(&key, bytes::Bytes::from_static(b"customer_id\nC1\n")).await.unwrap();
-        let week = |s: &str| StartOptions { as_of: NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(), ..Default::default() };
+        let week =
+            |s: &str| StartOptions { as_of: NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(), ..Default::default() };
         let a = prepare(store.as_ref(), &key, &week("2026-11-23")).await.unwrap();
         let b = prepare(store.as_ref(), &key, &week("2026-11-30")).await.unwrap();
         assert!(a.run_id.starts_with("weekly-20261123-") && b.run_id.starts_with("weekly-20261130-"));

@@ -48,7 +48,8 @@ fn assign_10k_customers(bencher: divan::Bencher) {
     bencher.bench_local(|| {
         let mut control = 0u32;
         for id in &ids {
-            let (arm, _) = plan.pick("Champions", holdout_position("weekly", id), unit_interval(&plan.experiment_id, id));
+            let (arm, _) =
+                plan.pick("Champions", holdout_position("weekly", id), unit_interval(&plan.experiment_id, id));
             control += u32::from(arm == "control");
         }
         control

@@ -23,11 +23,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::hashing::{holdout_position, unit_interval};
-use crate::suppression::{self, CustomerHash, Exclusions, Reason};
 use crate::member::{JsonLines, MemberRef};
 use crate::parts::{blocking, list_parts, workers};
 use crate::plan::{Plan, HOLDOUT};
 use crate::send::{self, SendWriter};
+use crate::suppression::{self, CustomerHash, Exclusions, Reason};
 
 /// Customers per (segment, arm).
 pub type ArmCounts = BTreeMap<String, BTreeMap<String, u64>>;
@@ -83,11 +83,8 @@ pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
     }
     let contacts_key = suppression::record_contacts(store, run, sent_hashes).await?;
     let deferred = left_out.get(&Reason::ContactPolicy).copied().unwrap_or(0);
-    let suppressed: BTreeMap<String, u64> = left_out
-        .iter()
-        .filter(|(r, _)| **r != Reason::ContactPolicy)
-        .map(|(r, n)| (r.to_string(), *n))
-        .collect();
+    let suppressed: BTreeMap<String, u64> =
+        left_out.iter().filter(|(r, _)| **r != Reason::ContactPolicy).map(|(r, n)| (r.to_string(), *n)).collect();
     let suppressed_total: u64 = suppressed.values().sum();
 
     let mut arms: BTreeMap<String, u64> = BTreeMap::new();
@@ -259,7 +256,10 @@ impl AssignJob {
                 (!held_out && hash.as_ref().is_some_and(|h| ex.at_limit.contains(h))).then_some(Reason::ContactPolicy)
             });
             if let Some(reason) = reason {
-                serde_json::to_writer(&mut left_out, &LeftOut { customer_id: id, segment, reason: reason.to_string() })?;
+                serde_json::to_writer(
+                    &mut left_out,
+                    &LeftOut { customer_id: id, segment, reason: reason.to_string() },
+                )?;
                 left_out.push(b'\n');
                 *tally.left_out.entry(reason).or_default() += 1;
                 continue;

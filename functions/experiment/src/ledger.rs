@@ -75,7 +75,12 @@ fn entry_key(campaign: &str, run_id: &str, revision: u32) -> Result<Key, StepErr
 pub async fn write(store: &dyn Store, run: &RunInput, plan: &Plan, counts: &Counts) -> Result<Key, StepError> {
     let keys = RunKeys::new(&run.run_id)?;
     let weights = weights(plan);
-    store.put_json(&keys.prefix().join("weights.json")?, &serde_json::json!({"holdout": plan.holdout, "segments": weights})).await?;
+    store
+        .put_json(
+            &keys.prefix().join("weights.json")?,
+            &serde_json::json!({"holdout": plan.holdout, "segments": weights}),
+        )
+        .await?;
     let mut entry = Entry {
         run_id: run.run_id.clone(),
         campaign: run.campaign.clone(),
@@ -103,7 +108,11 @@ pub async fn write(store: &dyn Store, run: &RunInput, plan: &Plan, counts: &Coun
             return Ok(key);
         }
     }
-    Err(StepError::internal(format!("{}: too many ledger revisions of run {}", keys::ledger_prefix(&run.campaign)?, run.run_id)))
+    Err(StepError::internal(format!(
+        "{}: too many ledger revisions of run {}",
+        keys::ledger_prefix(&run.campaign)?,
+        run.run_id
+    )))
 }
 
 /// The ledger of a campaign: each run's newest revision, by date then run id.

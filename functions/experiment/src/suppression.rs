@@ -120,7 +120,8 @@ impl CustomerHasher {
             }
         }
         let doc: HashKeyDoc = store.get_json(&key).await?;
-        let bytes = hex::decode(doc.key.trim()).map_err(|_| StepError::input(format!("{key}: field `key`: not hex")))?;
+        let bytes =
+            hex::decode(doc.key.trim()).map_err(|_| StepError::input(format!("{key}: field `key`: not hex")))?;
         if bytes.len() < 16 {
             return Err(StepError::input(format!("{key}: field `key`: shorter than 16 bytes")));
         }
@@ -163,10 +164,8 @@ impl SuppressionSet {
         let mut reasons: Vec<Reason> = map.values().cloned().collect();
         reasons.sort();
         reasons.dedup();
-        let mut entries: Vec<(CustomerHash, u16)> = map
-            .into_iter()
-            .map(|(h, r)| (h, reasons.binary_search(&r).unwrap_or(0) as u16))
-            .collect();
+        let mut entries: Vec<(CustomerHash, u16)> =
+            map.into_iter().map(|(h, r)| (h, reasons.binary_search(&r).unwrap_or(0) as u16)).collect();
         entries.sort_unstable();
         Self { entries, reasons }
     }
@@ -284,7 +283,8 @@ pub fn read_list(
     let err = |line: u64, what: String| StepError::input(format!("{key}: line {line}: {what}"));
     let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(body);
     let header = rdr.headers().map_err(|_| err(1, "the header is not a CSV row of UTF-8 text".into()))?.clone();
-    let col = |name: &str| header.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(name));
+    let col =
+        |name: &str| header.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(name));
     let (id_col, email_col, reason_col) = (col("customer_id"), col("email"), col("reason"));
     if id_col.is_none() && email_col.is_none() {
         return Err(err(1, "the header has neither a `customer_id` nor an `email` column".into()));
@@ -312,7 +312,10 @@ pub fn read_list(
         }
         if let Some(email) = email {
             if !cpo_common::pii::looks_like_email(email) {
-                return Err(err(line, format!("field `email`: {}, not an email address", cpo_common::pii::describe(email))));
+                return Err(err(
+                    line,
+                    format!("field `email`: {}, not an email address", cpo_common::pii::describe(email)),
+                ));
             }
             insert(map, hasher.email(email), reason);
         }
@@ -388,11 +391,7 @@ pub async fn at_limit(
 }
 
 /// Record who a run sent to (sorted; overwritten when assign runs again with other inputs).
-pub async fn record_contacts(
-    store: &dyn Store,
-    run: &RunInput,
-    mut sent: Vec<CustomerHash>,
-) -> Result<Key, StepError> {
+pub async fn record_contacts(store: &dyn Store, run: &RunInput, mut sent: Vec<CustomerHash>) -> Result<Key, StepError> {
     sent.sort_unstable();
     sent.dedup();
     let key = keys::contacts(run.date, &run.run_id)?;
@@ -414,7 +413,12 @@ pub struct Exclusions {
 impl Exclusions {
     /// Why a member is left out, if it is (suppression first, then the consent column; the contact policy is
     /// checked by assign after the holdout, which stays a per-customer property).
-    pub fn suppressed(&self, id: &CustomerHash, email: Option<&str>, field: impl Fn(&str) -> Option<String>) -> Option<Reason> {
+    pub fn suppressed(
+        &self,
+        id: &CustomerHash,
+        email: Option<&str>,
+        field: impl Fn(&str) -> Option<String>,
+    ) -> Option<Reason> {
         if let Some(r) = self.suppressed.get(id) {
             return Some(r.clone());
         }
@@ -513,18 +517,17 @@ pub async fn record_from_ingest(store: &dyn Store, keys: &RunKeys) -> Result<BTr
         let col = |n: &str| header.iter().position(|h| h == n);
         let Some(id_col) = col("customer_id") else { continue };
         // Precedence as in `Reason`: complaint, unsubscribe, bounce.
-        let flags: Vec<(usize, &str)> = ["complaint", "unsubscribe", "bounce"]
-            .into_iter()
-            .filter_map(|n| col(n).map(|c| (c, n)))
-            .collect();
+        let flags: Vec<(usize, &str)> =
+            ["complaint", "unsubscribe", "bounce"].into_iter().filter_map(|n| col(n).map(|c| (c, n))).collect();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| StepError::internal(format!("{part}: {e}")))?;
             let Some((_, reason)) = flags.iter().find(|(c, _)| rec.get(*c) == Some("1")) else { continue };
             let Some(id) = rec.get(id_col) else { continue };
             let h = hex::encode(hasher.id(id));
-            let keep = entries.get(&h).and_then(|r| Reason::parse(r)).is_some_and(|old| {
-                Reason::parse(reason).is_some_and(|new| old <= new)
-            });
+            let keep = entries
+                .get(&h)
+                .and_then(|r| Reason::parse(r))
+                .is_some_and(|old| Reason::parse(reason).is_some_and(|new| old <= new));
             if !keep {
                 entries.insert(h, reason.to_string());
             }

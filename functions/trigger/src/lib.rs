@@ -155,13 +155,7 @@ pub async fn start_reported(
                     "incoming object is a rewrite by `cpo erase`, not a new drop; no run started");
                 return Ok(None);
             }
-            let run = run::prepare_reported(
-                store,
-                &key,
-                reported_etag,
-                &opts.start_options(),
-            )
-            .await?;
+            let run = run::prepare_reported(store, &key, reported_etag, &opts.start_options()).await?;
             let sharded = use_shards(sharded, store.head(&key).await?.map_or(0, |m| m.size));
             Start {
                 machine: Machine::Campaign,
