@@ -35,6 +35,8 @@ enum Command {
     Render(cmd::render::Args),
     /// List the runs in a store.
     Runs(cmd::runs::Args),
+    /// A campaign's weeks from its ledger: date, run, suppressed, deferred, held out, sent.
+    Ledger(cmd::ledger::Args),
     /// Remove one customer from every customer-level object (`cpo erase --customer ID`).
     Erase(cmd::erase::Args),
 }
@@ -81,6 +83,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => cmd::audit::run(a).await,
         Command::Render(a) => cmd::render::run(a).await,
         Command::Runs(a) => cmd::runs::run(a).await,
+        Command::Ledger(a) => cmd::ledger::run(a).await,
         Command::Erase(a) => cmd::erase::run(a).await,
     }
 }
