@@ -242,7 +242,12 @@ async fn three_weeks(d: &dyn Driver, label: &str) {
         let deferred: BTreeSet<String> =
             why.iter().filter(|(_, r)| *r == "contact_policy").map(|(c, _)| c.clone()).collect();
         let suppressed = why.len() - deferred.len();
-        assert_eq!(suppressed, gone.len(), "week {}: suppressed are exactly the earlier unsubscribes and bounces", w + 1);
+        assert_eq!(
+            suppressed,
+            gone.len(),
+            "week {}: suppressed are exactly the earlier unsubscribes and bounces",
+            w + 1
+        );
         // Contact policy: promo's recipients (3 days before week 2) are deferred in week 2, unless suppressed
         // or held out; weekly sends 7 days apart are allowed, so weeks 1 and 3 defer nobody.
         let expect: BTreeSet<String> = if w == 1 {
@@ -265,6 +270,16 @@ async fn three_weeks(d: &dyn Driver, label: &str) {
             counts["suppressed"],
             deferred.len()
         ));
+        // The report counts who was left out, by reason (never who).
+        let md = String::from_utf8(store.get(&keys(&run).report("report.md")).await.unwrap().to_vec()).unwrap();
+        if suppressed + deferred.len() > 0 {
+            let line = md.lines().find(|l| l.starts_with("Left out before assignment:")).expect("report block");
+            assert!(line.contains(&format!("{} deferred by the contact policy", deferred.len())), "{line}");
+            assert!(w == 0 || line.contains("unsubscribe"), "{line}");
+            assert!(!gone.iter().any(|c| md.contains(c.as_str())), "the report names a suppressed customer");
+        } else {
+            assert!(!md.contains("Left out before assignment"));
+        }
         runs.push((run.clone(), held));
         per_week.push((suppressed as u64, deferred.len() as u64));
         if w < 2 {
@@ -281,8 +296,7 @@ async fn three_weeks(d: &dyn Driver, label: &str) {
     // The ledger lists the three weeks, in date order, with the counts they recorded.
     let ledger = cpo_experiment::ledger::read(store.as_ref(), "weekly").await.unwrap();
     let listed: Vec<(String, String)> = ledger.iter().map(|e| (e.run_id.clone(), e.date.to_string())).collect();
-    let want: Vec<(String, String)> =
-        runs.iter().zip(WEEKS).map(|((r, _), d)| (r.clone(), d.to_string())).collect();
+    let want: Vec<(String, String)> = runs.iter().zip(WEEKS).map(|((r, _), d)| (r.clone(), d.to_string())).collect();
     assert_eq!(listed, want);
     let recorded: Vec<(u64, u64)> =
         ledger.iter().map(|e| (e.counts.suppressed.values().sum(), e.counts.deferred)).collect();

@@ -115,12 +115,11 @@ pub async fn print(store: &DynStore, run_id: &str, as_json: bool) -> anyhow::Res
 fn audience_line(s: &Value) -> Option<String> {
     let counts = &s["arms"];
     let sent = counts["sent"].as_u64()?;
-    let by_reason: Vec<String> = s["suppressed"]
-        .as_object()
-        .map(|m| m.iter().map(|(r, n)| format!("{r} {n}")).collect())
-        .unwrap_or_default();
+    let by_reason: Vec<String> =
+        s["suppressed"].as_object().map(|m| m.iter().map(|(r, n)| format!("{r} {n}")).collect()).unwrap_or_default();
     let suppressed: u64 = s["suppressed"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
-    let mut line = format!("{sent} sent, {} held out, {suppressed} suppressed", counts["held_out"].as_u64().unwrap_or(0));
+    let mut line =
+        format!("{sent} sent, {} held out, {suppressed} suppressed", counts["held_out"].as_u64().unwrap_or(0));
     if !by_reason.is_empty() {
         line.push_str(&format!(" ({})", by_reason.join(", ")));
     }

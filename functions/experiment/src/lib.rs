@@ -87,7 +87,7 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
             run_once_reading(ctx, &normalised, &action, &identity, reads, || async {
                 if action == "ingest" {
                     let out = ingest::run(store, &keys, &objects).await?;
-                    let derived = suppression::record_from_ingest(store, &keys).await?;
+                    let derived = suppression::record_from_ingest(store, &keys, &objects).await?;
                     Ok(out.count("suppression_recorded", serde_json::json!(derived)))
                 } else {
                     let run = run::load(store, &input.run_id).await?;

@@ -496,10 +496,52 @@ pub async fn load(store: &dyn Store, run: &RunInput) -> Result<Exclusions, StepE
 
 // ------------------------------------------------------------------------------------ from ingest
 
+/// Customers with an unsubscribe or bounce row in a real (not simulated) outcomes file: made-up outcomes must
+/// never suppress a real customer, and the per-customer flags of ingest do not say which file a flag came from.
+struct RealGone {
+    ids: std::collections::HashSet<crate::flags::FlagKey>,
+}
+
+impl crate::outcome_rows::RowSink for RealGone {
+    fn valid(&mut self, _line: u64, row: crate::events::EventRow<'_>) {
+        use crate::events::Event;
+        if matches!(row.event, Event::Unsubscribe | Event::Bounce) {
+            self.ids.insert(crate::flags::FlagKey::of(row.customer_id));
+        }
+    }
+    fn rejected(&mut self, _row: cpo_common::model::segment::Rejected) {}
+}
+
 /// After ingest: append this run's unsubscribes, complaints and bounces to `suppression/derived/<run_id>.jsonl`
 /// as keyed hashes (merged with what earlier ingests of the run recorded; never shrinks). Reads the per-customer
-/// flags ingest wrote (`ingest/outcomes-NNNNN.csv`, by header name). Returns the entries by reason.
-pub async fn record_from_ingest(store: &dyn Store, keys: &RunKeys) -> Result<BTreeMap<String, u64>, StepError> {
+/// flags ingest wrote (`ingest/outcomes-NNNNN.csv`, by header name). Only real outcomes count: with only
+/// simulated files nothing is recorded, and when both kinds were ingested a flag counts only for a customer
+/// with such an event in a real file. Returns the entries by reason.
+pub async fn record_from_ingest(
+    store: &dyn Store,
+    keys: &RunKeys,
+    objects: &[cpo_common::ObjectMeta],
+) -> Result<BTreeMap<String, u64>, StepError> {
+    let real: Vec<&cpo_common::ObjectMeta> = objects.iter().filter(|o| !crate::ingest::is_simulated(&o.key)).collect();
+    if real.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let only_real = if real.len() == objects.len() {
+        None
+    } else {
+        let mut gone = RealGone { ids: Default::default() };
+        for o in real {
+            let key = Key::new(o.key.clone())?;
+            let file = o.key.clone();
+            gone = crate::windows::with_object(store, &key, o.size, move |input| {
+                let mut sink = gone;
+                crate::outcome_rows::parse(&file, input, &mut sink)?;
+                Ok(sink)
+            })
+            .await?;
+        }
+        Some(gone.ids)
+    };
     let hasher = CustomerHasher::for_store(store).await?;
     let key = keys::suppression_derived(keys.run_id())?;
     let mut entries: BTreeMap<String, String> = BTreeMap::new();
@@ -523,6 +565,9 @@ pub async fn record_from_ingest(store: &dyn Store, keys: &RunKeys) -> Result<BTr
             let rec = rec.map_err(|e| StepError::internal(format!("{part}: {e}")))?;
             let Some((_, reason)) = flags.iter().find(|(c, _)| rec.get(*c) == Some("1")) else { continue };
             let Some(id) = rec.get(id_col) else { continue };
+            if only_real.as_ref().is_some_and(|real| !real.contains(&crate::flags::FlagKey::of(id))) {
+                continue;
+            }
             let h = hex::encode(hasher.id(id));
             let keep = entries
                 .get(&h)

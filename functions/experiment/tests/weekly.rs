@@ -99,7 +99,25 @@ async fn suppressed_customers_are_in_no_send_list_and_kept_with_their_reason() {
         )
         .await
         .unwrap();
-    let recorded = suppression::record_from_ingest(store, &old).await.unwrap();
+    let meta = |key: &str, size: u64| cpo_common::ObjectMeta {
+        key: key.into(),
+        size,
+        etag: None,
+        last_modified: chrono::Utc::now(),
+    };
+    let simulated = meta("runs/other-20261101-0123456789ab/outcomes/simulated-7.csv", 10);
+    // Made-up outcomes never suppress anyone.
+    let recorded = suppression::record_from_ingest(store, &old, std::slice::from_ref(&simulated)).await.unwrap();
+    assert!(recorded.is_empty(), "{recorded:?}");
+    // Real and simulated ingested together: only customers with the event in the real file.
+    let real_key = Key::new("runs/other-20261101-0123456789ab/outcomes/esp.csv").unwrap();
+    let real_body = "customer_id,event,timestamp\nC000005,unsubscribe,2026-11-02T10:00:00Z\n";
+    store.put(&real_key, Bytes::from(real_body)).await.unwrap();
+    let real = meta(real_key.as_str(), real_body.len() as u64);
+    let recorded = suppression::record_from_ingest(store, &old, &[real.clone(), simulated]).await.unwrap();
+    assert_eq!(recorded, BTreeMap::from([("unsubscribe".into(), 1)]));
+    // Real files only: every flag counts (and the earlier entry is kept).
+    let recorded = suppression::record_from_ingest(store, &old, &[real]).await.unwrap();
     assert_eq!(recorded, BTreeMap::from([("bounce".into(), 1), ("unsubscribe".into(), 1)]));
     let derived =
         String::from_utf8(store.get(&keys::suppression_derived(old.run_id()).unwrap()).await.unwrap().to_vec())
