@@ -302,6 +302,11 @@ async fn three_weeks(d: &dyn Driver, label: &str) {
         ledger.iter().map(|e| (e.counts.suppressed.values().sum(), e.counts.deferred)).collect();
     assert_eq!(recorded, per_week, "ledger (suppressed, deferred) per week");
     assert!(per_week[1].1 > 0, "the promo's recipients are deferred in week 2");
+    // `cpo ledger weekly` reads the same entries.
+    let args = cpo::cmd::ledger::Args { campaign: "weekly".into(), store: store.url().to_string(), json: true };
+    if store.url().starts_with("file://") {
+        assert_eq!(cpo::cmd::ledger::run(args).await.expect("cpo ledger"), std::process::ExitCode::SUCCESS);
+    }
     for line in report {
         println!("{line}");
     }

@@ -160,3 +160,24 @@ pub async fn provider_calls(
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod audience_tests {
+    use super::*;
+
+    #[test]
+    fn the_audience_line_counts_who_was_left_out_by_reason() {
+        let s = json!({
+            "arms": {"sent": 799, "held_out": 144},
+            "suppressed": {"bounce": 34, "unsubscribe": 124},
+            "deferred": 399,
+        });
+        assert_eq!(
+            audience_line(&s).unwrap(),
+            "799 sent, 144 held out, 158 suppressed (bounce 34, unsubscribe 124), 399 deferred (contact policy)"
+        );
+        let none = json!({"arms": {"sent": 10, "held_out": 0}, "suppressed": {}, "deferred": 0});
+        assert_eq!(audience_line(&none).unwrap(), "10 sent, 0 held out, 0 suppressed, 0 deferred (contact policy)");
+        assert!(audience_line(&json!({})).is_none(), "no assign record yet");
+    }
+}
