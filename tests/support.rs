@@ -46,6 +46,7 @@ pub fn run_args(store: &str, input: &Path, simulate: bool) -> cpo::cmd::run::Arg
         content: None,
         simulate_outcomes: simulate,
         seed: None,
+        as_of: None,
         sharded: false,
         definitions: None,
         json: true,

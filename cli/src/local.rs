@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use cpo_common::keys::{Key, RunKeys};
-use cpo_common::run::StartOptions;
 use cpo_common::store::recording::AccessLog;
 use cpo_common::store::{DynStore, ObjectMeta};
 use cpo_common::{Ctx, StepError};
@@ -172,7 +171,7 @@ pub async fn start_and_follow_sharded(
     let watched = match cpo_trigger::route(key.as_str()) {
         cpo_trigger::Route::Campaign { .. } => {
             // `prepare` is idempotent: the trigger's own call below finds the same run.
-            let start_opts = StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() };
+            let start_opts = opts.start_options();
             let run = cpo_common::run::prepare(store.as_ref(), key, &start_opts).await?;
             let prefix = RunKeys::new(&run.run_id)?.outcomes_prefix();
             let before = snapshot(store, &prefix).await?;

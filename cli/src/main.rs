@@ -60,6 +60,8 @@ A second run of the same file and config reuses every step (\"reused\" in the su
     Render(cmd::render::Args),
     /// List the runs in a store.
     Runs(cmd::runs::Args),
+    /// A campaign's weeks from its ledger: date, run, suppressed, deferred, held out, sent.
+    Ledger(cmd::ledger::Args),
     /// Remove one customer from every customer-level object (`cpo erase --customer ID`).
     #[command(after_help = "Examples:
   cpo erase --customer C00000042 --dry-run
@@ -106,6 +108,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Run(a) => a.json,
         Command::Analyze(a) => a.json,
         Command::Runs(a) => a.json,
+        Command::Ledger(a) => a.json,
         Command::Erase(a) => a.json,
         Command::Audit(a) => match &a.command {
             cmd::audit::Command::Verify(v) => v.json,
@@ -143,6 +146,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => cmd::audit::run(a).await,
         Command::Render(a) => cmd::render::run(a).await,
         Command::Runs(a) => cmd::runs::run(a).await,
+        Command::Ledger(a) => cmd::ledger::run(a).await,
         Command::Erase(a) => cmd::erase::run(a).await,
     }
 }

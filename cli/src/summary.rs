@@ -56,6 +56,8 @@ pub async fn collect(store: &DynStore, run_id: &str) -> anyhow::Result<Value> {
         "variants_approved": n(&safety, &["approved"]),
         "variants_blocked": n(&safety, &["blocked"]),
         "arms": n(&assign, &["output", "counts"]),
+        "suppressed": n(&assign, &["output", "counts", "suppressed"]),
+        "deferred": n(&assign, &["output", "counts", "deferred"]),
         "simulated": analysis.as_ref().map(|a| n(a, &["simulated"])).unwrap_or(Value::Null),
         "decision": analysis.as_ref().map(|a| n(a, &["decision"])).unwrap_or(json!("awaiting_outcomes")),
         "winner": analysis.as_ref().map(|a| n(a, &["winner"])).unwrap_or(Value::Null),
@@ -113,6 +115,9 @@ pub async fn print(
         s["variants_approved"],
         s["variants_blocked"]
     )?;
+    if let Some(line) = audience_line(&s) {
+        crate::outln!("audience   {line}")?;
+    }
     let label = if s["simulated"] == json!(true) { "SIMULATED — " } else { "" };
     // The analysis's own decision type (`awaiting_outcomes` is not one: no analysis yet).
     let result = match serde_json::from_value::<Decision>(s["decision"].clone()) {
@@ -138,6 +143,23 @@ pub async fn print(
         None => crate::outln!("report     (not written)")?,
     }
     Ok(())
+}
+
+/// Who the week reached and who it left out: `N sent, N held out, N suppressed (reason N, …), N deferred
+/// (contact policy)`.
+fn audience_line(s: &Value) -> Option<String> {
+    let counts = &s["arms"];
+    let sent = counts["sent"].as_u64()?;
+    let by_reason: Vec<String> =
+        s["suppressed"].as_object().map(|m| m.iter().map(|(r, n)| format!("{r} {n}")).collect()).unwrap_or_default();
+    let suppressed: u64 = s["suppressed"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    let mut line =
+        format!("{sent} sent, {} held out, {suppressed} suppressed", counts["held_out"].as_u64().unwrap_or(0));
+    if !by_reason.is_empty() {
+        line.push_str(&format!(" ({})", by_reason.join(", ")));
+    }
+    line.push_str(&format!(", {} deferred (contact policy)", s["deferred"].as_u64().unwrap_or(0)));
+    Some(line)
 }
 
 /// The analysis result table (`cpo analyze`), or the analysis JSON with `--json`.
@@ -172,4 +194,25 @@ pub async fn provider_calls(
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod audience_tests {
+    use super::*;
+
+    #[test]
+    fn the_audience_line_counts_who_was_left_out_by_reason() {
+        let s = json!({
+            "arms": {"sent": 799, "held_out": 144},
+            "suppressed": {"bounce": 34, "unsubscribe": 124},
+            "deferred": 399,
+        });
+        assert_eq!(
+            audience_line(&s).unwrap(),
+            "799 sent, 144 held out, 158 suppressed (bounce 34, unsubscribe 124), 399 deferred (contact policy)"
+        );
+        let none = json!({"arms": {"sent": 10, "held_out": 0}, "suppressed": {}, "deferred": 0});
+        assert_eq!(audience_line(&none).unwrap(), "10 sent, 0 held out, 0 suppressed, 0 deferred (contact policy)");
+        assert!(audience_line(&json!({})).is_none(), "no assign record yet");
+    }
 }

@@ -20,6 +20,7 @@ fn args(store: &str, input: &Path, sharded: bool, definitions: Option<&Path>) ->
         content: None,
         simulate_outcomes: false,
         seed: None,
+        as_of: None,
         sharded,
         definitions: definitions.map(Path::to_path_buf),
         json: true,

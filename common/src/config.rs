@@ -25,8 +25,14 @@ pub struct CampaignConfig {
     pub control: ControlMessage,
     /// Arm → weight (`control` plus one per tone); renormalised over the arms in force.
     pub weights: BTreeMap<String, f64>,
-    /// Share of all customers held out of the campaign (receive nothing).
+    /// Share of all customers held out of the campaign (receive nothing): the same customers every week (a
+    /// hash of customer and campaign, not of the run).
     pub holdout: f64,
+    /// Who is left out before assignment besides the store's suppression lists (docs/architecture.md,
+    /// "A campaign over time").
+    pub suppression: SuppressionConfig,
+    /// At most `max_sends` messages per customer over `per_days` days, across every campaign of the store.
+    pub contact_policy: Option<ContactPolicy>,
     pub generation: Generation,
     pub safety: Safety,
     pub retrieval: Retrieval,
@@ -52,6 +58,39 @@ pub struct Segmentation {
     pub format: String,
     /// Override of the R×F → segment name map: name → list of "R,F" cells like "5,4".
     pub names: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SuppressionConfig {
+    /// A consent or opt-out column of the customers file.
+    pub consent: Option<ConsentColumn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentColumn {
+    /// The column's header in the customers file.
+    pub column: String,
+    /// `opt_in`: only customers whose value is yes/true/y/1 are contacted (reason `no_consent` otherwise);
+    /// `opt_out`: customers whose value is yes/true/y/1 are left out (reason `opted_out`).
+    #[serde(default)]
+    pub kind: ConsentKind,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentKind {
+    #[default]
+    OptIn,
+    OptOut,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPolicy {
+    pub max_sends: u32,
+    pub per_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,6 +213,8 @@ impl Default for CampaignConfig {
             control: ControlMessage::default(),
             weights,
             holdout: 0.0,
+            suppression: SuppressionConfig::default(),
+            contact_policy: None,
             generation: Generation::default(),
             safety: Safety::default(),
             retrieval: Retrieval::default(),
@@ -304,6 +345,16 @@ impl CampaignConfig {
         if !(0.0..1.0).contains(&self.holdout) {
             return err("holdout", format!("{} must be in [0, 1)", self.holdout));
         }
+        if let Some(p) = &self.contact_policy {
+            if p.max_sends == 0 || p.per_days == 0 || p.per_days > 366 {
+                return err("contact_policy", "max_sends must be at least 1 and per_days in 1..=366".into());
+            }
+        }
+        if let Some(c) = &self.suppression.consent {
+            if c.column.trim().is_empty() {
+                return err("suppression.consent.column", "must name a column of the customers file".into());
+            }
+        }
         if !(0.0..=1.0).contains(&self.segmentation.max_reject_ratio) {
             return err("segmentation.max_reject_ratio", "must be in [0, 1]".into());
         }
@@ -388,6 +439,25 @@ mod tests {
         assert!(e.message.contains("experiment.primary_metric") && e.message.contains("guardrail"), "{e}");
         let cfg = CampaignConfig::from_yaml("name: x\nexperiment: {primary_metric: convert}\n", "c.yaml").unwrap();
         assert_eq!(cfg.experiment.primary_metric, crate::model::experiment::Metric::Convert);
+    }
+
+    #[test]
+    fn weekly_fields_parse_and_are_checked() {
+        let cfg = CampaignConfig::from_yaml(
+            "name: x\ncontact_policy: {max_sends: 1, per_days: 7}\nsuppression: {consent: {column: opt_in}}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(cfg.contact_policy, Some(ContactPolicy { max_sends: 1, per_days: 7 }));
+        assert_eq!(cfg.suppression.consent.unwrap().kind, ConsentKind::OptIn);
+        for bad in [
+            "contact_policy: {max_sends: 0, per_days: 7}",
+            "contact_policy: {max_sends: 1}",
+            "suppression: {consent: {column: x, kind: maybe}}",
+        ] {
+            let e = CampaignConfig::from_yaml(&format!("name: x\n{bad}\n"), "c.yaml").unwrap_err();
+            assert!(e.message.contains("c.yaml"), "{e}");
+        }
     }
 
     #[test]

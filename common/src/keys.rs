@@ -234,6 +234,19 @@ impl RunKeys {
     pub fn ingest_rejected(&self) -> Key {
         self.at("ingest/rejected.jsonl")
     }
+    /// Who this run left out before assignment and why (`suppressed/part-NNNNN.jsonl`, aligned with the
+    /// members parts; PII scope, like members).
+    pub fn suppressed(&self, part: usize) -> Key {
+        self.at(&format!("suppressed/part-{part:05}.jsonl"))
+    }
+    pub fn suppressed_prefix(&self) -> Key {
+        self.at("suppressed/")
+    }
+    /// The run's copy of an input from outside the run (suppression set, contact history), made the first time
+    /// assign runs and read from there ever after (docs/architecture.md §2).
+    pub fn snapshot(&self, name: &str) -> Key {
+        self.at(&format!("inputs/{}", slug(name)))
+    }
     pub fn analysis(&self) -> Key {
         self.at("analysis.json")
     }
@@ -281,6 +294,35 @@ pub fn prompt(name: &str) -> Result<Key, KeyError> {
 pub fn incoming_prefix(campaign: &str) -> Result<Key, KeyError> {
     check_id("campaign", campaign)?;
     Key::new(format!("incoming/{campaign}/"))
+}
+/// Operator do-not-contact lists (`suppression/<file>.csv`) and derived entries (`suppression/derived/`).
+pub fn suppression_prefix() -> Key {
+    k("suppression/".to_string())
+}
+pub fn suppression_derived_prefix() -> Key {
+    k("suppression/derived/".to_string())
+}
+/// The keyed hashes of the customers who unsubscribed, complained or bounced in one run.
+pub fn suppression_derived(run_id: &str) -> Result<Key, KeyError> {
+    check_id("run_id", run_id)?;
+    Key::new(format!("suppression/derived/{run_id}.jsonl"))
+}
+/// The store's random key of customer hashes (created once; survives run expiry and erasure).
+pub fn customer_hash_key() -> Key {
+    k("suppression/key/customer-hash.json".to_string())
+}
+/// Who one run sent to (keyed hashes), by the run's date: what the contact policy counts.
+pub fn contacts(date: NaiveDate, run_id: &str) -> Result<Key, KeyError> {
+    check_id("run_id", run_id)?;
+    Key::new(format!("contacts/{}/{run_id}.bin", date.format("%Y-%m-%d")))
+}
+pub fn contacts_day_prefix(date: NaiveDate) -> Key {
+    k(format!("contacts/{}/", date.format("%Y-%m-%d")))
+}
+/// One entry per run of a campaign (append-only).
+pub fn ledger_prefix(campaign: &str) -> Result<Key, KeyError> {
+    check_id("campaign", campaign)?;
+    Key::new(format!("campaigns/{campaign}/ledger/"))
 }
 pub fn llm_cache(hash_hex: &str) -> Key {
     k(format!("cache/llm/{hash_hex}.json"))

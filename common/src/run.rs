@@ -38,7 +38,7 @@ pub struct RunInput {
     pub run_id: String,
     pub campaign: String,
     pub input: InputRef,
-    /// `as_of` when configured, else the input's last-modified date (the run_id date).
+    /// The week's date: the run_id date and the send date ([`run_date`]).
     pub date: NaiveDate,
     pub config: CampaignConfig,
     /// Where the config came from (`campaigns/<name>.yaml` or `bundled:examples/campaigns/weekly.yaml`).
@@ -60,6 +60,19 @@ pub struct StartOptions {
     pub seed: Option<u64>,
     /// Use the approved documents under this prefix instead of `content/approved/`.
     pub content_prefix: Option<Key>,
+    /// `cpo run --as-of`: the run's date, over everything else.
+    pub as_of: Option<NaiveDate>,
+    /// The schedule's fire time, when a schedule started the run (else the input's last-modified date is used).
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// The date of a run — its run_id date and send date: `--as-of`, else the campaign's `as_of`, else the
+/// schedule's fire time, else the input object's last-modified time; times are taken as UTC days.
+pub fn run_date(opts: &StartOptions, config: &CampaignConfig, input_last_modified: DateTime<Utc>) -> NaiveDate {
+    opts.as_of
+        .or(config.as_of)
+        .or(opts.scheduled_at.map(|t| t.date_naive()))
+        .unwrap_or_else(|| input_last_modified.date_naive())
 }
 
 /// The campaign an `incoming/<campaign>/<file>` key belongs to.
@@ -210,7 +223,7 @@ pub async fn prepare_reported(
         config.safety.providers.join("+"),
         config.retrieval.provider,
     );
-    let date = config.as_of.unwrap_or_else(|| meta.last_modified.date_naive());
+    let date = run_date(opts, &config, meta.last_modified);
     let run_id = keys::run_id(&RunIdParts {
         campaign,
         date,
@@ -317,6 +330,34 @@ mod tests {
         let key = Key::new("incoming/nosuch/customers.csv").unwrap();
         store.put(&key, bytes::Bytes::from_static(b"customer_id\nC1\n")).await.unwrap();
         assert!(prepare(store.as_ref(), &key, &StartOptions::default()).await.is_err());
+    }
+
+    #[test]
+    fn run_date_precedence() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let modified: DateTime<Utc> = "2026-11-01T23:59:59Z".parse().unwrap();
+        let mut cfg = CampaignConfig::default();
+        let mut opts = StartOptions::default();
+        assert_eq!(run_date(&opts, &cfg, modified), d("2026-11-01"), "a file drop: its last-modified day");
+        opts.scheduled_at = Some("2026-11-23T08:00:00+01:00".parse().unwrap());
+        assert_eq!(run_date(&opts, &cfg, modified), d("2026-11-23"), "a schedule: its fire day (UTC)");
+        cfg.as_of = Some(d("2026-11-10"));
+        assert_eq!(run_date(&opts, &cfg, modified), d("2026-11-10"), "the campaign's as_of");
+        opts.as_of = Some(d("2026-12-07"));
+        assert_eq!(run_date(&opts, &cfg, modified), d("2026-12-07"), "--as-of over everything");
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_file_on_other_dates_is_other_runs() {
+        let store = open("mem://").unwrap();
+        let key = Key::new("incoming/weekly/customers.csv").unwrap();
+        store.put(&key, bytes::Bytes::from_static(b"customer_id\nC1\n")).await.unwrap();
+        let week =
+            |s: &str| StartOptions { as_of: NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(), ..Default::default() };
+        let a = prepare(store.as_ref(), &key, &week("2026-11-23")).await.unwrap();
+        let b = prepare(store.as_ref(), &key, &week("2026-11-30")).await.unwrap();
+        assert!(a.run_id.starts_with("weekly-20261123-") && b.run_id.starts_with("weekly-20261130-"));
+        assert_eq!(b.date.to_string(), "2026-11-30");
     }
 
     #[test]

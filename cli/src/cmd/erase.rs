@@ -3,7 +3,7 @@
 //! byte otherwise, with an atomic put:
 //!
 //! - `incoming/<campaign>/<file>` — the dropped customer files (the id column as the campaign maps it);
-//! - `runs/<run>/customers/` (members, rejected rows), `assignments/`, `send/` (send lists), `outcomes/`,
+//! - `runs/<run>/customers/` (members, rejected rows), `assignments/`, `suppressed/`, `send/` (send lists), `outcomes/`,
 //!   `ingest/` (per-customer outcomes, rejected and unknown events), `segment/rejected-*` (sharded runs);
 //! - `runs/<run>/segment/sketch-*.json` (columnar shard intermediates, only needed while the run executes) are
 //!   replaced by a marker when they hold the customer.
@@ -146,7 +146,7 @@ fn kind_of(key: &str) -> Option<Kind> {
         "segment" if file.starts_with("sketch-") => Some(Kind::Sketch),
         "segment" if file.starts_with("rejected-") => Some(Kind::Rejected),
         "customers" | "ingest" if file.starts_with("rejected") => Some(Kind::Rejected),
-        "customers" | "assignments" | "outcomes" => Some(Kind::Rows),
+        "customers" | "assignments" | "suppressed" | "outcomes" => Some(Kind::Rows),
         "send" | "ingest" if file.ends_with(".csv") || file.ends_with(".jsonl") => Some(Kind::Rows),
         _ => None,
     }

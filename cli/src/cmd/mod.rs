@@ -8,6 +8,7 @@ pub mod analyze;
 pub mod audit;
 pub mod erase;
 pub mod gen;
+pub mod ledger;
 pub mod render;
 pub mod run;
 pub mod runs;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 use cpo_common::keys::{self, sha256_hex, Key};
-use cpo_common::run::StartOptions;
 use cpo_common::store::{ByteStream, DynStore, StoreError};
 use cpo_common::{CampaignConfig, Ctx};
 use cpo_trigger::TriggerOptions;
@@ -38,6 +37,10 @@ pub struct Args {
     /// Write simulated outcomes (seeded, labelled SIMULATED) so the analysis machine runs too.
     #[arg(long)]
     pub simulate_outcomes: bool,
+    /// The week this run is for (YYYY-MM-DD): its run_id date and send date, over the campaign's `as_of`
+    /// and the file's last-modified date. Weekly runs on an unchanged file need it to be separate weeks.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<chrono::NaiveDate>,
     /// Simulator seed (default: the campaign's simulation.seed).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -82,7 +85,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let starter = LocalStarter::new(Ctx::new(store.clone()), args.definitions.clone())
         .with_recorder(args.metrics_out.is_some().then(|| recorder.clone()))
         .with_time_scale(time_scale()?);
-    let opts = TriggerOptions { simulate_outcomes: args.simulate_outcomes, seed: args.seed, content_prefix };
+    let opts = TriggerOptions {
+        simulate_outcomes: args.simulate_outcomes,
+        seed: args.seed,
+        content_prefix,
+        as_of: args.as_of,
+        ..Default::default()
+    };
     if let Some(digest) = config_digest {
         check_config(&store, &key, &opts, &campaign, &digest).await?;
     }
@@ -152,7 +161,7 @@ async fn check_config(
     campaign: &str,
     digest: &str,
 ) -> anyhow::Result<()> {
-    let start = StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() };
+    let start = opts.start_options();
     let run = cpo_common::run::prepare(store.as_ref(), key, &start).await?;
     anyhow::ensure!(
         run.digests.config == digest,

@@ -9,7 +9,7 @@ use cpo_common::model::variant::Message;
 use cpo_common::stats;
 use cpo_common::Key;
 use cpo_experiment::assign::AssignJob;
-use cpo_experiment::hashing::{customer_key, unit_interval};
+use cpo_experiment::hashing::{customer_key, holdout_position, unit_interval};
 use cpo_experiment::member::{JsonLines, MemberRef};
 use cpo_experiment::plan::{Plan, PlannedMessage, Slot};
 use cpo_experiment::send;
@@ -25,6 +25,7 @@ fn plan() -> Plan {
     let slots = vec![slot("control", 0.25), slot("urgent", 0.25), slot("informational", 0.25), slot("friendly", 0.25)];
     Plan {
         experiment_id: "weekly-2026W48".into(),
+        campaign: "weekly".into(),
         holdout: 0.05,
         arm_order: vec![],
         segments: [("Champions".to_string(), slots)].into_iter().collect(),
@@ -47,7 +48,8 @@ fn assign_10k_customers(bencher: divan::Bencher) {
     bencher.bench_local(|| {
         let mut control = 0u32;
         for id in &ids {
-            let (arm, _) = plan.pick("Champions", unit_interval(&plan.experiment_id, id));
+            let (arm, _) =
+                plan.pick("Champions", holdout_position("weekly", id), unit_interval(&plan.experiment_id, id));
             control += u32::from(arm == "control");
         }
         control
@@ -88,7 +90,7 @@ fn assign_job() -> AssignJob {
     };
     plan.messages.insert("control".into(), PlannedMessage { arm: "control".into(), segment: None, message });
     let templates = send::templates("run", &plan);
-    AssignJob { plan, templates, render: false }
+    AssignJob { plan, templates, render: false, exclusions: Default::default() }
 }
 
 /// Parse only: the borrowed members view of one part.

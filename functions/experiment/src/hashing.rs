@@ -23,6 +23,16 @@ pub fn unit_interval(experiment_id: &str, customer_id: &str) -> f64 {
     (u64::from_be_bytes(x) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// A customer's holdout position in [0, 1) for a campaign: the same every week (the run, its date and the
+/// experiment id are not in it), and independent of [`unit_interval`]'s arm draw (another domain of the hash).
+/// Customers below the campaign's `holdout` share are held out week after week.
+pub fn holdout_position(campaign: &str, customer_id: &str) -> f64 {
+    let d = digest(&[b"cpo-holdout", campaign.as_bytes(), customer_id.as_bytes()]);
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&d[..8]);
+    (u64::from_be_bytes(x) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 /// 96-bit key of a customer id for in-memory outcome maps: 13 bytes per entry with its flags instead of a
 /// heap string, and a collision chance of ~1e-15 among ten million ids.
 pub type CustomerKey = [u8; 12];

@@ -13,6 +13,7 @@ pub mod flags;
 pub mod hashing;
 pub mod holdout;
 pub mod ingest;
+pub mod ledger;
 pub mod member;
 pub mod outcome_rows;
 pub mod parts;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod render;
 pub mod send;
 pub mod simulate;
+pub mod suppression;
 pub mod table;
 pub mod windows;
 
@@ -60,11 +62,13 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
         "assign" => {
             let mut reads = plan_reads(store, &keys).await?;
             reads.listing(store, &keys.members_prefix()).await?;
-            run_once_reading(ctx, &input, "assign", "", reads, || async {
-                let run = run::load(store, &input.run_id).await?;
-                assign::run(ctx, &run).await
-            })
-            .await
+            // Suppression lists and contact history come from outside the run: copied under it the first time,
+            // then read from there, so the recorded result is reused only while those copies are unchanged.
+            let run = run::load(store, &input.run_id).await?;
+            for key in suppression::snapshot(store, &run).await? {
+                reads.object(store, &key).await?;
+            }
+            run_once_reading(ctx, &input, "assign", "", reads, || async { assign::run(ctx, &run).await }).await
         }
         "simulate" => {
             let mut reads = Reads::new();
@@ -92,7 +96,9 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
             reads.listing(store, &keys.assignments_prefix()).await?;
             run_once_reading(ctx, &normalised, &action, &identity, reads, || async {
                 if action == "ingest" {
-                    ingest::run(store, &keys, &selection, &rules).await
+                    let out = ingest::run(store, &keys, &selection, &rules).await?;
+                    let derived = suppression::record_from_ingest(store, &keys, selection.source).await?;
+                    Ok(out.count("suppression_recorded", serde_json::json!(derived)))
                 } else {
                     let run = run::load(store, &input.run_id).await?;
                     let plan = plan::Plan::load(store, &run).await?;

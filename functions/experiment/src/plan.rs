@@ -37,6 +37,8 @@ pub struct PlannedMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub experiment_id: String,
+    /// The campaign: the holdout is a per-(customer, campaign) property.
+    pub campaign: String,
     pub holdout: f64,
     /// Arm names in display order: control, then the configured tones.
     pub arm_order: Vec<String>,
@@ -56,13 +58,14 @@ impl Plan {
         self.segments.get(segment).map(Vec::as_slice).unwrap_or(&self.fallback)
     }
 
-    /// Arm of a customer at position `u` ∈ [0, 1) (from [`crate::hashing::unit_interval`]): the global holdout
-    /// takes [0, holdout); the rest is rescaled to [0, 1) and cut by cumulative weight.
-    pub fn pick(&self, segment: &str, u: f64) -> (&str, &str) {
-        if u < self.holdout {
+    /// Arm of a customer: held out when its holdout position `h` (from [`crate::hashing::holdout_position`],
+    /// the same every week) is below the holdout share; otherwise its arm position `u` ∈ [0, 1) (from
+    /// [`crate::hashing::unit_interval`], an independent hash) is cut by cumulative weight.
+    pub fn pick(&self, segment: &str, h: f64, u: f64) -> (&str, &str) {
+        if h < self.holdout {
             return (HOLDOUT, "");
         }
-        let v = (u - self.holdout) / (1.0 - self.holdout);
+        let v = u;
         let slots = self.slots(segment);
         let mut acc = 0.0;
         for s in slots {
@@ -150,6 +153,7 @@ impl Plan {
         arm_order.extend(cfg.tones.iter().cloned());
         Ok(Plan {
             experiment_id: cfg.experiment_id(run.date),
+            campaign: run.campaign.clone(),
             holdout: cfg.holdout,
             arm_order,
             segments,

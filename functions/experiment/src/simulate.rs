@@ -140,16 +140,21 @@ impl SimJob {
                 ml.line()
             ))
         };
-        loop {
-            let (a, m) = match (al.next_row::<AssignmentRef<'_>>(), ml.next_row::<SimMember<'_>>()) {
-                (None, None) => break,
-                (Some(a), Some(m)) => (a?, m?),
-                (Some(_), None) => return Err(misaligned("more assignments than members", &al, &ml)),
-                (None, Some(_)) => return Err(misaligned("more members than assignments", &al, &ml)),
+        // Members that assign left out (suppressed or deferred: `suppressed/`) have no assignment line; the
+        // others pair in order, so a member is skipped only on the way to the next assigned customer.
+        while let Some(a) = al.next_row::<AssignmentRef<'_>>() {
+            let a = a?;
+            let m = loop {
+                match ml.next_row::<SimMember<'_>>() {
+                    Some(m) => {
+                        let m = m?;
+                        if m.customer_id == a.customer_id {
+                            break m;
+                        }
+                    }
+                    None => return Err(misaligned("different customers (or more assignments than members)", &al, &ml)),
+                }
             };
-            if a.customer_id != m.customer_id {
-                return Err(misaligned("different customers", &al, &ml));
-            }
             if a.arm.as_str() == HOLDOUT {
                 continue;
             }
@@ -321,11 +326,14 @@ mod tests {
         let (mk, ak) = (Key::new("r/members-00000.jsonl").unwrap(), Key::new("r/part-00000.jsonl").unwrap());
         let members = b"{\"customer_id\":\"C1\",\"r\":1}\n{\"customer_id\":\"C2\",\"r\":1}\n";
         let one = b"{\"customer_id\":\"C1\",\"arm\":\"control\"}\n";
-        let e = job.part(&mk, members, &ak, one).unwrap_err();
-        assert!(e.message.contains("more members than assignments"), "{e}");
+        // A member without an assignment was left out by assign (suppressed or deferred): no events.
+        let (csv, _) = job.part(&mk, members, &ak, one).unwrap();
+        assert!(!String::from_utf8(csv).unwrap().contains("C2"));
         let swapped = b"{\"customer_id\":\"C2\",\"arm\":\"control\"}\n{\"customer_id\":\"C1\",\"arm\":\"control\"}\n";
         let e = job.part(&mk, members, &ak, swapped).unwrap_err();
-        assert!(e.message.contains("line 1") && e.message.contains("different customers"), "{e}");
+        assert!(e.message.contains("line 2") && e.message.contains("different customers"), "{e}");
+        let stranger = b"{\"customer_id\":\"C9\",\"arm\":\"control\"}\n";
+        assert!(job.part(&mk, members, &ak, stranger).is_err());
         let (csv, n) = job
             .part(
                 &mk,

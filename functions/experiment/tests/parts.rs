@@ -10,7 +10,7 @@ use cpo_common::store::StoreExt;
 use cpo_common::Key;
 use cpo_experiment::assign::AssignJob;
 use cpo_experiment::handle;
-use cpo_experiment::hashing::unit_interval;
+use cpo_experiment::hashing::{holdout_position, unit_interval};
 use cpo_experiment::plan::{Plan, HOLDOUT};
 use cpo_experiment::render::{render_run, Selection};
 use cpo_experiment::send::{self, neutralise};
@@ -58,7 +58,11 @@ async fn parts_align_across_a_short_part_and_match_the_owned_model() {
             .collect::<Vec<_>>()
             .join(",")];
         for (line, (a, m)) in lines(&body).iter().zip(got.iter().zip(members)) {
-            let (arm, variant_id) = plan.pick(&m.segment, unit_interval(&plan.experiment_id, &m.customer_id));
+            let (arm, variant_id) = plan.pick(
+                &m.segment,
+                holdout_position(&plan.campaign, &m.customer_id),
+                unit_interval(&plan.experiment_id, &m.customer_id),
+            );
             let want = Assignment {
                 customer_id: m.customer_id.clone(),
                 segment: m.segment.clone(),
@@ -103,7 +107,7 @@ async fn parallel_steps_write_what_sequential_parts_give() {
     let run = cpo_common::run::load(store, RUN).await.unwrap();
     let plan = Plan::load(store, &run).await.unwrap();
     let templates = send::templates(RUN, &plan);
-    let job = AssignJob { plan, templates, render: false };
+    let job = AssignJob { plan, templates, render: false, exclusions: Default::default() };
     let sim_job = SimJob::new(run.config.simulation.clone(), 3, run.date);
     let mut want_csv = b"customer_id,event,timestamp\n".to_vec();
     let mut events = 0;

@@ -274,7 +274,7 @@ async fn srm_broken_outcomes_are_flagged() {
 /// match the weights within sampling error, including a renormalised segment.
 #[test]
 fn assignment_is_balanced_on_a_million_customers() {
-    use cpo_experiment::hashing::unit_interval;
+    use cpo_experiment::hashing::{holdout_position, unit_interval};
     use cpo_experiment::plan::{Plan, Slot};
     let slot = |arm: &str, weight: f64| Slot { arm: arm.into(), variant_id: arm.into(), weight };
     let mut segments = std::collections::BTreeMap::new();
@@ -289,6 +289,7 @@ fn assignment_is_balanced_on_a_million_customers() {
     );
     let plan = Plan {
         experiment_id: "weekly-2026W48".into(),
+        campaign: "weekly".into(),
         holdout: 0.05,
         arm_order: vec![],
         segments,
@@ -304,7 +305,7 @@ fn assignment_is_balanced_on_a_million_customers() {
         let mut counts = vec![0u64; arms.len()];
         for i in 0..500_000u32 {
             let id = format!("{seg}{i:07}");
-            let (arm, _) = plan.pick(seg, unit_interval(&plan.experiment_id, &id));
+            let (arm, _) = plan.pick(seg, holdout_position("weekly", &id), unit_interval(&plan.experiment_id, &id));
             let j = arms.iter().position(|a| *a == arm).unwrap();
             counts[j] += 1;
         }

@@ -51,6 +51,8 @@ pub fn report(docs: &RunDocs, arms: &ArmCounts, source: Source, action: &str, no
         bytes: docs.send_parts.iter().map(|m| m.size).sum(),
         rows: arm_rows.iter().filter(|a| a.arm != "holdout").map(|a| a.n).sum(),
         templates: template_ids(docs.templates.as_ref()),
+        suppressed: left_out(docs, "suppressed").and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
+        deferred: left_out(docs, "deferred").and_then(|v| v.as_u64()).unwrap_or(0),
     };
     let mut report = Report {
         schema: SCHEMA.into(),
@@ -412,4 +414,9 @@ fn experiment_view(a: &AnalysisDoc, arm_names: &[String], segment_order: &[&str]
         by_segment,
         extra,
     }
+}
+
+/// A count assign recorded about who it left out (`suppressed` by reason, `deferred`).
+fn left_out(docs: &crate::load::RunDocs, name: &str) -> Option<serde_json::Value> {
+    docs.steps.iter().rev().find(|s| s.step == "assign").and_then(|s| s.output.counts.get(name).cloned())
 }

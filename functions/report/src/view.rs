@@ -165,6 +165,12 @@ pub struct SendFacts {
     pub rows: u64,
     /// Template ids of `send/templates.json`.
     pub templates: Vec<String>,
+    /// Left out before assignment, by reason (counts only; who is in `suppressed/`).
+    #[serde(default)]
+    pub suppressed: std::collections::BTreeMap<String, u64>,
+    /// Deferred by the contact policy.
+    #[serde(default)]
+    pub deferred: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,6 +28,10 @@ pub struct ScheduleInput {
     pub simulate_outcomes: Option<bool>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The fire time: EventBridge Scheduler fills it from `<aws.scheduler.scheduled-time>` in the schedule's
+    /// input; an EventBridge rule's event carries it as `time`. It dates the run (run_id date, send date).
+    #[serde(default)]
+    pub scheduled_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +104,9 @@ pub fn parse(event: Value) -> Result<TriggerEvent, StepError> {
             "Scheduled Event" => {
                 let ev: EventBridgeEvent<ScheduleInput> =
                     serde_json::from_value(event).map_err(|e| invalid("Scheduled Event with detail.campaign", e))?;
-                Ok(TriggerEvent::Schedule(ev.detail))
+                let mut s = ev.detail;
+                s.scheduled_time = s.scheduled_time.or(ev.time);
+                Ok(TriggerEvent::Schedule(s))
             }
             other => Err(StepError::input(format!(
                 "trigger event: EventBridge detail-type {other:?} is not handled (Object Created, Scheduled Event)"
@@ -158,7 +164,12 @@ mod tests {
     fn schedule_inputs() {
         assert_eq!(
             parse(json!({"campaign": "weekly", "seed": 3})).unwrap(),
-            TriggerEvent::Schedule(ScheduleInput { campaign: "weekly".into(), simulate_outcomes: None, seed: Some(3) })
+            TriggerEvent::Schedule(ScheduleInput {
+                campaign: "weekly".into(),
+                simulate_outcomes: None,
+                seed: Some(3),
+                scheduled_time: None
+            })
         );
     }
 }

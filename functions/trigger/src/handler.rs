@@ -104,6 +104,8 @@ pub async fn handle_value(payload: Value, deps: &Deps) -> Result<Outcome, StepEr
                 simulate_outcomes: s.simulate_outcomes.unwrap_or(deps.opts.simulate_outcomes),
                 seed: s.seed.or(deps.opts.seed),
                 content_prefix: deps.opts.content_prefix.clone(),
+                as_of: deps.opts.as_of,
+                scheduled_at: s.scheduled_time,
             };
             match run::newest_input(deps.store.as_ref(), &s.campaign).await? {
                 Some(key) => {

@@ -84,6 +84,22 @@ pub struct TriggerOptions {
     pub simulate_outcomes: bool,
     pub seed: Option<u64>,
     pub content_prefix: Option<Key>,
+    /// `cpo run --as-of`: the run's date over everything else.
+    pub as_of: Option<chrono::NaiveDate>,
+    /// The schedule's fire time (a scheduled run's date).
+    pub scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl TriggerOptions {
+    /// What [`run::prepare`] takes of these options.
+    pub fn start_options(&self) -> StartOptions {
+        StartOptions {
+            seed: self.seed,
+            content_prefix: self.content_prefix.clone(),
+            as_of: self.as_of,
+            scheduled_at: self.scheduled_at,
+        }
+    }
 }
 
 /// Inputs at least this large are segmented in shards (`"sharded": true` in the campaign execution input): past
@@ -139,13 +155,7 @@ pub async fn start_reported(
                     "incoming object is a rewrite by `cpo erase`, not a new drop; no run started");
                 return Ok(None);
             }
-            let run = run::prepare_reported(
-                store,
-                &key,
-                reported_etag,
-                &StartOptions { seed: opts.seed, content_prefix: opts.content_prefix.clone() },
-            )
-            .await?;
+            let run = run::prepare_reported(store, &key, reported_etag, &opts.start_options()).await?;
             let sharded = use_shards(sharded, store.head(&key).await?.map_or(0, |m| m.size));
             Start {
                 machine: Machine::Campaign,
@@ -293,5 +303,52 @@ mod tests {
         assert_eq!(inputs.len(), 2);
         assert_eq!((&inputs[0]["sharded"], &inputs[1]["sharded"]), (&json!(false), &json!(true)));
         assert_eq!(inputs[0]["run_id"], inputs[1]["run_id"], "sharding does not change the run");
+    }
+}
+
+#[cfg(test)]
+mod weekly_dates {
+    use super::*;
+    use crate::handler::{handle_value, Deps};
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Recording(std::sync::Mutex<Vec<Start>>);
+
+    #[async_trait]
+    impl Starter for Recording {
+        async fn start(&self, start: &Start) -> Result<Started, StepError> {
+            self.0.lock().map_err(|e| StepError::internal(e.to_string()))?.push(start.clone());
+            Ok(Started::Started)
+        }
+    }
+
+    /// Weekly fires on an unchanged customers file are different weeks: each is its own run, dated by the fire
+    /// time (EventBridge Scheduler's `<aws.scheduler.scheduled-time>`, or an EventBridge rule's `time`).
+    #[tokio::test]
+    async fn weekly_fires_on_an_unchanged_file_are_separate_runs_dated_by_the_fire_time() {
+        let store = cpo_common::store::open("mem://").unwrap();
+        let key = Key::new("incoming/weekly/c.csv").unwrap();
+        let csv = "customer_id,recency_days,frequency,monetary_value\nC1,3,4,120.5\n";
+        store.put(&key, bytes::Bytes::from(csv)).await.unwrap();
+        let starter = Arc::new(Recording::default());
+        let deps = Deps::for_store(store.clone(), starter.clone(), Some("b".into())).unwrap();
+        for time in ["2026-11-23T08:00:00Z", "2026-11-30T08:00:00Z"] {
+            handle_value(json!({"campaign": "weekly", "scheduled_time": time}), &deps).await.unwrap();
+        }
+        let mut rule = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "1", "time": "2026-12-07T08:00:00Z", "region": "eu-west-1", "resources": [],
+            "detail": {"campaign": "weekly"}});
+        handle_value(rule.clone(), &deps).await.unwrap();
+        rule["time"] = json!("2026-12-07T09:00:00Z");
+        handle_value(rule, &deps).await.unwrap();
+        let names: Vec<String> = starter.0.lock().unwrap().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names.len(), 4);
+        for (name, date) in names.iter().zip(["20261123", "20261130", "20261207", "20261207"]) {
+            assert!(name.starts_with(&format!("weekly-{date}-")), "{name} is not dated {date}");
+        }
+        assert_eq!(names[2], names[3], "two fires on one day are one run");
+        let run = run::load(store.as_ref(), &names[1]).await.unwrap();
+        assert_eq!(run.date.to_string(), "2026-11-30", "the send date is the fire date");
     }
 }

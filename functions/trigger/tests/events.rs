@@ -144,14 +144,16 @@ async fn every_sample_event_through_the_lambda_handler() {
     }
     assert!(inputs.contains(&"incoming/weekly/customers week 48+1.csv".to_string()), "{inputs:?}");
 
-    // Five campaign events over two input objects: one execution per object, however often it is reported
-    // (S3 and EventBridge events, and both schedule events picking the newest file).
+    // Five campaign events: three drops over two input objects (one execution per object, however often it
+    // is reported) and two schedule fires on 2026-11-23 (one week: one run of the newest file, dated by the
+    // fire time, not by the file's last-modified date).
     let campaign_execs = m.executions(&m.campaign).await;
     let names: Vec<&str> = campaign_execs.iter().map(|(n, _)| n.as_str()).collect();
     let mut unique = names.clone();
     unique.dedup();
     assert_eq!(names, unique, "execution names are unique");
-    assert_eq!(campaign_execs.len(), 2, "5 campaign events over 2 input objects: {names:?}");
+    assert_eq!(campaign_execs.len(), 3, "5 campaign events: 2 input objects and one scheduled week: {names:?}");
+    assert_eq!(names.iter().filter(|n| n.starts_with("weekly-20261123-")).count(), 1, "{names:?}");
     for (name, input) in &campaign_execs {
         assert_eq!(input["run_id"], name.as_str(), "campaign executions are named after their run_id");
         assert_eq!(input["campaign"], "weekly");

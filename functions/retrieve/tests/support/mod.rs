@@ -82,7 +82,11 @@ pub async fn fixture_with(
 ) -> Fixture {
     put(&store, "campaigns/weekly.yaml", campaign).await;
     put(&store, "incoming/weekly/customers.csv", "customer_id\nC1\n").await;
-    let opts = StartOptions { seed: None, content_prefix: content_prefix.map(|p| Key::new(p).expect("prefix")) };
+    let opts = StartOptions {
+        seed: None,
+        content_prefix: content_prefix.map(|p| Key::new(p).expect("prefix")),
+        ..Default::default()
+    };
     let input = Key::new("incoming/weekly/customers.csv").expect("key");
     let run = run::prepare(store.as_ref(), &input, &opts).await.expect("prepare run");
     let keys = RunKeys::new(&run.run_id).expect("run id");

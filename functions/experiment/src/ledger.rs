@@ -1,0 +1,133 @@
+//! The campaign's ledger: `campaigns/<campaign>/ledger/<run_id>.json`, one entry per run, written by assign
+//! with `put_if_absent` (the Store has no compare-and-swap, so entries are never updated in place). When assign
+//! runs again with other results (changed inputs), the new figures go to the next revision,
+//! `<run_id>.r2.json`, …; an identical re-run writes nothing. Readers take a run's highest revision.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use cpo_common::keys::{self, RunKeys};
+use cpo_common::run::RunInput;
+use cpo_common::store::{PutOutcome, StoreExt};
+use cpo_common::{Key, StepError, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Plan;
+
+/// What a week did with its customers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Members of the run (every customer segmented).
+    pub eligible: u64,
+    /// Left out before assignment, by reason.
+    pub suppressed: BTreeMap<String, u64>,
+    /// Deferred by the contact policy.
+    pub deferred: u64,
+    pub held_out: u64,
+    /// Assigned an arm (the holdout included).
+    pub assigned: u64,
+    /// In the send list.
+    pub sent: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub run_id: String,
+    pub campaign: String,
+    /// The week's date (run_id date and send date).
+    pub date: NaiveDate,
+    /// The input object and its version (ETag or content SHA-256).
+    pub input_key: String,
+    pub input_version: String,
+    pub experiment_id: String,
+    /// Weights in force: segment → arm → share of the segment's non-holdout customers.
+    pub weights: BTreeMap<String, BTreeMap<String, f64>>,
+    pub holdout: f64,
+    pub counts: Counts,
+    /// `assigned`: the send list is written (later stages are in the run's own records).
+    pub status: String,
+    pub revision: u32,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Entry {
+    /// Everything but the revision and the time, to tell a re-run with the same results from a changed one.
+    fn same_as(&self, other: &Entry) -> bool {
+        let strip = |e: &Entry| Entry { revision: 0, recorded_at: DateTime::<Utc>::MIN_UTC, ..e.clone() };
+        strip(self) == strip(other)
+    }
+}
+
+/// Weights in force per segment, as the plan splits customers.
+pub fn weights(plan: &Plan) -> BTreeMap<String, BTreeMap<String, f64>> {
+    plan.segments
+        .iter()
+        .map(|(s, slots)| (s.clone(), slots.iter().map(|x| (x.arm.clone(), x.weight)).collect()))
+        .collect()
+}
+
+fn entry_key(campaign: &str, run_id: &str, revision: u32) -> Result<Key, StepError> {
+    let name = if revision <= 1 { format!("{run_id}.json") } else { format!("{run_id}.r{revision}.json") };
+    Ok(keys::ledger_prefix(campaign)?.join(&name)?)
+}
+
+/// Append the run's entry (and write `runs/<id>/weights.json`).
+pub async fn write(store: &dyn Store, run: &RunInput, plan: &Plan, counts: &Counts) -> Result<Key, StepError> {
+    let keys = RunKeys::new(&run.run_id)?;
+    let weights = weights(plan);
+    store
+        .put_json(
+            &keys.prefix().join("weights.json")?,
+            &serde_json::json!({"holdout": plan.holdout, "segments": weights}),
+        )
+        .await?;
+    let mut entry = Entry {
+        run_id: run.run_id.clone(),
+        campaign: run.campaign.clone(),
+        date: run.date,
+        input_key: run.input.key.clone(),
+        input_version: run.input.version.clone(),
+        experiment_id: plan.experiment_id.clone(),
+        weights,
+        holdout: plan.holdout,
+        counts: counts.clone(),
+        status: "assigned".into(),
+        revision: 1,
+        recorded_at: Utc::now(),
+    };
+    // Revisions are few (one per changed re-assignment); a bound keeps a broken store from looping.
+    for revision in 1..=1000 {
+        entry.revision = revision;
+        let key = entry_key(&run.campaign, &run.run_id, revision)?;
+        if store.put_if_absent(&key, serde_json::to_vec_pretty(&entry)?.into()).await? == PutOutcome::Created {
+            return Ok(key);
+        }
+        let existing: Entry = store.get_json(&key).await?;
+        let newer = entry_key(&run.campaign, &run.run_id, revision + 1)?;
+        if existing.same_as(&entry) && store.head(&newer).await?.is_none() {
+            return Ok(key);
+        }
+    }
+    Err(StepError::internal(format!(
+        "{}: too many ledger revisions of run {}",
+        keys::ledger_prefix(&run.campaign)?,
+        run.run_id
+    )))
+}
+
+/// The ledger of a campaign: each run's newest revision, by date then run id.
+pub async fn read(store: &dyn Store, campaign: &str) -> Result<Vec<Entry>, StepError> {
+    let mut newest: BTreeMap<String, Entry> = BTreeMap::new();
+    for o in store.list(&keys::ledger_prefix(campaign)?).await? {
+        if !o.key.ends_with(".json") {
+            continue;
+        }
+        let e: Entry = store.get_json(&Key::new(o.key)?).await?;
+        if newest.get(&e.run_id).is_none_or(|old| old.revision < e.revision) {
+            newest.insert(e.run_id.clone(), e);
+        }
+    }
+    let mut out: Vec<Entry> = newest.into_values().collect();
+    out.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.run_id.cmp(&b.run_id)));
+    Ok(out)
+}
