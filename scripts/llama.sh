@@ -106,7 +106,7 @@ start() {
     if ! running; then
         port_busy "$PORT" && die "port $PORT is taken; set CPO_LLAMA_PORT"
         setsid "$VENV/bin/python" -m llama_cpp.server --model "$MODELS/$MODEL_FILE" --model_alias "$MODEL_ALIAS" \
-            --chat_format chatml --host 127.0.0.1 --port "$PORT" --n_ctx 2048 --n_threads "${CPO_LLAMA_THREADS:-2}" \
+            --chat_format chatml --host 127.0.0.1 --port "$PORT" --n_ctx 8192 --n_threads "${CPO_LLAMA_THREADS:-2}" \
             >"$STATE/server.log" 2>&1 </dev/null &
         echo $! >"$STATE/server.pid"
         wait_ready "$(cat "$STATE/server.pid")"

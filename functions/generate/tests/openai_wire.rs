@@ -462,3 +462,60 @@ async fn missing_key_variable_is_bad_input() {
     assert!(e.message.contains("TEST_OPENAI_KEY"), "{e}");
     assert_eq!(server.count(), 0);
 }
+
+#[tokio::test]
+async fn a_tone_the_provider_never_answers_is_rejected_and_the_segment_completes() {
+    let server = serve(|_, r| {
+        if r.tone() == "urgent" {
+            Reply::status(503, r#"{"error":{"message":"overloaded"}}"#).header("retry-after", "0")
+        } else {
+            Reply::ok(&good_answer(&r.tone()))
+        }
+    })
+    .await;
+    let ctx = fixture(openai_config(&server.url())).await;
+    let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
+    assert_eq!((out.counts["shipped"].as_u64(), out.counts["rejected"].as_u64()), (Some(2), Some(1)), "{out:?}");
+    let doc = variants(&ctx, RUN_ID, SEGMENT).await;
+    let urgent = doc.variants.iter().find(|v| v.tone == "urgent").unwrap();
+    assert_eq!(urgent.status, VariantStatus::Rejected);
+    assert!(urgent.reasons[0].contains("provider failed") && urgent.reasons[0].contains("503"), "{:?}", urgent.reasons);
+}
+
+#[tokio::test]
+async fn a_weak_model_gets_every_draft_rejected_with_reasons_and_the_step_succeeds() {
+    // What a tiny local model writes: JSON of the right shape, invented quotes, a made-up document.
+    let server = serve(|_, _| {
+        Reply::ok(r#"{"subject": "down jacket", "preheader": "", "body": "up down", "cta": "", "citations": [{"doc_id": "12347568-9b0a", "quote": "The down jacket is a classic and iconic item of modern fashion."}]}"#)
+    })
+    .await;
+    let ctx = fixture(openai_config(&server.url())).await;
+    let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
+    assert_eq!((out.counts["shipped"].as_u64(), out.counts["rejected"].as_u64()), (Some(0), Some(3)));
+    for v in variants(&ctx, RUN_ID, SEGMENT).await.variants {
+        assert_eq!(v.status, VariantStatus::Rejected);
+        assert!(v.reasons.iter().any(|r| r.contains("body has 2 words")), "{:?}", v.reasons);
+        assert!(v.reasons.iter().any(|r| r.contains("12347568-9b0a")), "{:?}", v.reasons);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_the_provider_cannot_answer_keeps_the_first_drafts_reasons() {
+    let server = serve(|n, _| {
+        if n == 0 {
+            Reply::ok(&answer_citing(
+                "DOC-999",
+                "The Alpine Down Jacket is filled with responsibly sourced 700-fill down.",
+            ))
+        } else {
+            Reply::status(503, "overloaded").header("retry-after", "0")
+        }
+    })
+    .await;
+    let ctx = fixture(one_tone(openai_config(&server.url()))).await;
+    let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
+    assert_eq!(out.counts["rejected"], 1);
+    let v = &variants(&ctx, RUN_ID, SEGMENT).await.variants[0];
+    assert!(v.reasons.iter().any(|r| r.contains("DOC-999")), "{:?}", v.reasons);
+    assert!(v.reasons.iter().any(|r| r.contains("retry got no answer")), "{:?}", v.reasons);
+}
