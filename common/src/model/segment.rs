@@ -73,4 +73,15 @@ pub struct SegmentsDoc {
     pub segments: Vec<SegmentProfile>,
     /// Member part keys in order.
     pub member_parts: Vec<String>,
+    /// Names of the carried columns of the customer file (as in its header): the merge fields members can
+    /// fill. `None` in documents written before it was recorded (nothing is then checked against it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+}
+
+impl SegmentsDoc {
+    /// Whether the customer file has a column for merge field `name` (true when unknown).
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.as_ref().is_none_or(|c| c.iter().any(|x| x == name))
+    }
 }

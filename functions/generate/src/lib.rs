@@ -85,7 +85,11 @@ async fn generate_segment(
             tracing::warn!(model = ?settings.model, "no price for this model in `prices`; cost counts as 0");
         }
         let generator = Generator { store: ctx.store.as_ref(), provider: provider.as_ref(), prompts: &prompts, price };
-        let briefs: Vec<Brief> = cfg.tones.iter().map(|t| Brief::new(cfg, &seg.profile, &seg.hits, t)).collect();
+        let briefs: Vec<Brief> = cfg
+            .tones
+            .iter()
+            .map(|t| Brief::new(cfg, &seg.profile, &seg.hits, t).with_columns(seg.columns.clone()))
+            .collect();
         // Tones run concurrently; the provider's transport bounds how many requests are in flight.
         let results = futures::future::join_all(briefs.iter().map(|b| generator.variant(b))).await;
         // A provider that answered some tones is reachable: the tones it failed are rejected (their customers
