@@ -48,6 +48,10 @@ pub async fn collect(store: &DynStore, run_id: &str) -> anyhow::Result<Value> {
     let report = keys.report("index.html");
     let report_exists = store.exists(&report).await?;
     let headline = doc(store, &keys.report("report.json")).await?.map(|r| n(&r, &["summary", "headline"]));
+    let generation = generation(store, &keys).await?;
+    let warnings: Vec<String> = serde_json::from_value::<cpo_common::model::segment::SegmentsDoc>(segments.clone())
+        .map(|s| s.warnings())
+        .unwrap_or_default();
     Ok(json!({
         "run_id": run_id,
         "customers": n(&segments, &["customers"]),
@@ -63,8 +67,42 @@ pub async fn collect(store: &DynStore, run_id: &str) -> anyhow::Result<Value> {
         "winner": analysis.as_ref().map(|a| n(a, &["winner"])).unwrap_or(Value::Null),
         "decision_reasons": analysis.as_ref().map(|a| n(a, &["decision_reasons"])).unwrap_or(Value::Null),
         "headline": headline.unwrap_or(Value::Null),
+        "generation": generation,
+        "warnings": warnings,
         "report": if report_exists { json!(location(store, &report)) } else { Value::Null },
     }))
+}
+
+/// Per segment: drafts shipped and rejected by the generator, and why each rejected one was.
+async fn generation(store: &DynStore, keys: &RunKeys) -> anyhow::Result<Value> {
+    let mut out = Vec::new();
+    for o in store.list(&keys.variants_prefix()).await? {
+        let Some(d) = doc(store, &Key::new(o.key)?).await? else { continue };
+        let variants = d["variants"].as_array().cloned().unwrap_or_default();
+        let shipped = variants.iter().filter(|v| v["status"] == "shipped").count();
+        let rejected: Vec<Value> = variants
+            .iter()
+            .filter(|v| v["status"] == "rejected")
+            .map(|v| json!({"variant_id": v["variant_id"], "reasons": v["reasons"]}))
+            .collect();
+        out.push(json!({
+            "segment": d["segment"],
+            "shipped": shipped,
+            "rejected": rejected.len(),
+            "no_content": d["no_content"],
+            "rejected_drafts": rejected,
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
+/// At most `max` characters of `s`, on a character boundary.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max).collect();
+    format!("{cut}…")
 }
 
 /// What a run reused from an earlier one: its step records made before `since` (this process's start), and
@@ -110,6 +148,23 @@ pub async fn print(
         .map(|a| a.iter().map(|x| format!("{} {}", x["name"].as_str().unwrap_or("?"), x["size"])).collect())
         .unwrap_or_default();
     crate::outln!("segments   {}: {}", segs.len(), segs.join(", "))?;
+    for g in s["generation"].as_array().into_iter().flatten() {
+        let seg = g["segment"].as_str().unwrap_or("?");
+        let (shipped, rejected) = (g["shipped"].as_u64().unwrap_or(0), g["rejected"].as_u64().unwrap_or(0));
+        let note = if g["no_content"] == json!(true) {
+            " (no approved content: control only)"
+        } else if shipped == 0 && rejected > 0 {
+            " (every draft rejected: control only)"
+        } else {
+            ""
+        };
+        crate::outln!("drafts     {seg}: {shipped} shipped, {rejected} rejected{note}")?;
+        for d in g["rejected_drafts"].as_array().into_iter().flatten() {
+            let reasons: Vec<&str> = d["reasons"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let id = d["variant_id"].as_str().unwrap_or("?");
+            crate::outln!("           rejected {id}: {}", clip(&reasons.join("; "), 300))?;
+        }
+    }
     crate::outln!(
         "variants   {} approved, {} blocked (control included)",
         s["variants_approved"],
@@ -117,6 +172,9 @@ pub async fn print(
     )?;
     if let Some(line) = audience_line(&s) {
         crate::outln!("audience   {line}")?;
+    }
+    for w in s["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        crate::outln!("WARNING    {w}")?;
     }
     let label = if s["simulated"] == json!(true) { "SIMULATED — " } else { "" };
     // The analysis's own decision type (`awaiting_outcomes` is not one: no analysis yet).

@@ -132,6 +132,13 @@ pub struct Generation {
     pub body_words: [usize; 2],
     /// Personalization tokens a message may use, e.g. `first_name`.
     pub allowed_tokens: Vec<String>,
+    /// Merge field → text used when a customer has no value for it (`first_name: there` renders
+    /// "Hi there," rather than "Hi ,"). A variant using a field that the customer file lacks and that has no
+    /// default here is rejected at validation.
+    pub merge_defaults: BTreeMap<String, String>,
+    /// Upper bound on the tokens of one answer (`max_tokens` on the wire); unset = the server's default.
+    /// Small local models can otherwise ramble until their context is full.
+    pub max_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,6 +272,8 @@ impl Default for Generation {
             subject_max_chars: 60,
             body_words: [60, 200],
             allowed_tokens: vec!["first_name".into(), "tier".into(), "location".into()],
+            merge_defaults: BTreeMap::from([("first_name".to_string(), "there".to_string())]),
+            max_tokens: None,
         }
     }
 }

@@ -19,6 +19,11 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// A provider throttled or failed: the request may succeed later, the input is not at fault.
+    pub fn is_provider(self) -> bool {
+        matches!(self, ErrorKind::ProviderThrottled | ErrorKind::ProviderUnavailable)
+    }
+
     /// The error name as Step Functions sees it (`errorType` of the Lambda response).
     pub fn name(self) -> &'static str {
         match self {

@@ -61,6 +61,10 @@ pub struct TemplatesDoc {
     pub merge_fields: Vec<String>,
     /// Keyed by `variant_id` (`control` for the control message).
     pub templates: std::collections::BTreeMap<String, Template>,
+    /// Merge field → the text used for a customer without a value (`generation.merge_defaults`, limited to
+    /// the fields the messages use). The send list already carries it in those cells.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub merge_defaults: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

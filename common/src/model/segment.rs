@@ -73,4 +73,28 @@ pub struct SegmentsDoc {
     pub segments: Vec<SegmentProfile>,
     /// Member part keys in order.
     pub member_parts: Vec<String>,
+    /// Names of the carried columns of the customer file (as in its header): the merge fields members can
+    /// fill. `None` in documents written before it was recorded (nothing is then checked against it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+}
+
+impl SegmentsDoc {
+    /// What an operator must know about the customer file before sending (shown by the CLI and the report).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.has_column("email") {
+            out.push(
+                "the customer file has no `email` column: the send list's email column is empty for every \
+                 customer, so an email service cannot deliver it as is"
+                    .to_string(),
+            );
+        }
+        out
+    }
+
+    /// Whether the customer file has a column for merge field `name` (true when unknown).
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.as_ref().is_none_or(|c| c.iter().any(|x| x == name))
+    }
 }

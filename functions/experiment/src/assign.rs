@@ -36,7 +36,7 @@ pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
     let store = ctx.store.as_ref();
     let keys = RunKeys::new(&run.run_id)?;
     let plan = Plan::load(store, run).await?;
-    let templates = send::templates(&run.run_id, &plan);
+    let templates = send::templates_with_defaults(&run.run_id, &plan, &run.config.generation.merge_defaults);
     store.put_json(&keys.templates(), &templates).await?;
 
     let member_keys = list_parts(store, &keys.members_prefix(), "members-", ".jsonl").await?;
@@ -230,7 +230,8 @@ impl AssignJob {
         // Output sizes from the members part's: an assignment line is about a quarter of a member line, a
         // send row about a third (measured on the synthetic customers).
         let mut assignments = Vec::with_capacity(body.len() / 3);
-        let mut send = SendWriter::with_capacity(&self.templates.merge_fields, body.len() / 2)?;
+        let mut send = SendWriter::with_capacity(&self.templates.merge_fields, body.len() / 2)?
+            .with_defaults(&self.templates.merge_defaults);
         let mut rendered = Vec::new();
         let mut left_out = Vec::new();
         let mut tally = Tally::default();
@@ -281,7 +282,7 @@ impl AssignJob {
             if self.render {
                 if let Some(t) = self.templates.templates.get(variant_id) {
                     let field = |name: &str| m.field(name).map(str::to_string);
-                    let msg = send::render(t, id, Some(email), &field);
+                    let msg = send::render(t, &self.templates.merge_defaults, id, Some(email), &field);
                     serde_json::to_writer(&mut rendered, &msg)?;
                     rendered.push(b'\n');
                 }

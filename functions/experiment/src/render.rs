@@ -71,7 +71,8 @@ pub async fn render_run(
             StepError::input(format!("{}: variant {:?} has no template", keys.templates(), a.variant_id))
         })?;
         let field = |name: &str| m.fields.get(name).cloned();
-        let msg = send::render(template, &a.customer_id, m.fields.get("email").map(String::as_str), &field);
+        let email = m.fields.get("email").map(String::as_str);
+        let msg = send::render(template, &templates.merge_defaults, &a.customer_id, email, &field);
         serde_json::to_writer(&mut *out, &msg)?;
         out.write_all(b"\n").map_err(|e| StepError::internal(format!("writing rendered messages: {e}")))?;
         written += 1;

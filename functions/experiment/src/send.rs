@@ -30,8 +30,14 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `send/templates.json` of a plan: the messages in force and the merge fields they use.
+/// `send/templates.json` of a plan without merge-field defaults.
 pub fn templates(run_id: &str, plan: &Plan) -> TemplatesDoc {
+    templates_with_defaults(run_id, plan, &BTreeMap::new())
+}
+
+/// `send/templates.json` of a plan: the messages in force, the merge fields they use and the fallbacks of
+/// those fields (`defaults`: `generation.merge_defaults`).
+pub fn templates_with_defaults(run_id: &str, plan: &Plan, defaults: &BTreeMap<String, String>) -> TemplatesDoc {
     let mut fields = BTreeSet::new();
     let mut templates = BTreeMap::new();
     for (variant_id, m) in &plan.messages {
@@ -53,8 +59,22 @@ pub fn templates(run_id: &str, plan: &Plan) -> TemplatesDoc {
             },
         );
     }
-    let merge_fields = fields.into_iter().filter(|f| !FIXED_COLUMNS.contains(&f.as_str())).collect();
-    TemplatesDoc { run_id: run_id.to_string(), merge_fields, templates }
+    let merge_fields: Vec<String> = fields.into_iter().filter(|f| !FIXED_COLUMNS.contains(&f.as_str())).collect();
+    let merge_defaults = defaults
+        .iter()
+        .filter(|(f, v)| merge_fields.contains(f) && !v.is_empty())
+        .map(|(f, v)| (f.clone(), v.clone()))
+        .collect();
+    TemplatesDoc { run_id: run_id.to_string(), merge_fields, templates, merge_defaults }
+}
+
+/// A customer's value of a merge field: their own when present and not blank, else the campaign's default.
+pub fn field_or_default<'v>(
+    own: Option<&'v str>,
+    name: &str,
+    defaults: &'v BTreeMap<String, String>,
+) -> Option<&'v str> {
+    own.filter(|v| !v.trim().is_empty()).or_else(|| defaults.get(name).map(String::as_str))
 }
 
 /// Fill `{{ name }}` from `fields`; a field the customer has no value for becomes empty.
@@ -62,13 +82,16 @@ pub fn fill(text: &str, fields: &dyn Fn(&str) -> Option<String>) -> String {
     merge_field().replace_all(text, |c: &regex::Captures<'_>| fields(&c[1]).unwrap_or_default()).into_owned()
 }
 
-/// A customer's fully rendered message.
+/// A customer's fully rendered message; a field they have no value for takes its entry in `defaults`.
 pub fn render(
     template: &Template,
+    defaults: &BTreeMap<String, String>,
     customer_id: &str,
     email: Option<&str>,
-    fields: &dyn Fn(&str) -> Option<String>,
+    own: &dyn Fn(&str) -> Option<String>,
 ) -> RenderedMessage {
+    let fields = |name: &str| own(name).filter(|v| !v.trim().is_empty()).or_else(|| defaults.get(name).cloned());
+    let fields: &dyn Fn(&str) -> Option<String> = &fields;
     RenderedMessage {
         customer_id: customer_id.to_string(),
         email: email.filter(|e| !e.is_empty()).map(str::to_string),
@@ -85,6 +108,7 @@ pub fn render(
 pub struct SendWriter {
     csv: csv::Writer<Vec<u8>>,
     merge_fields: Vec<String>,
+    defaults: BTreeMap<String, String>,
     rows: usize,
 }
 
@@ -98,7 +122,14 @@ impl SendWriter {
         let mut csv = csv::Writer::from_writer(Vec::with_capacity(bytes));
         let header: Vec<&str> = FIXED_COLUMNS.iter().copied().chain(merge_fields.iter().map(String::as_str)).collect();
         csv.write_record(&header).map_err(csv_err)?;
-        Ok(Self { csv, merge_fields: merge_fields.to_vec(), rows: 0 })
+        Ok(Self { csv, merge_fields: merge_fields.to_vec(), defaults: BTreeMap::new(), rows: 0 })
+    }
+
+    /// Fill a merge-field cell the customer has no value for with its default (an email service would
+    /// otherwise render "Hello , …").
+    pub fn with_defaults(mut self, defaults: &BTreeMap<String, String>) -> Self {
+        self.defaults = defaults.clone();
+        self
     }
 
     /// One row: the fixed columns, then each merge field looked up with `field` (empty when absent). Every
@@ -108,7 +139,8 @@ impl SendWriter {
             self.csv.write_field(neutralise(c).as_bytes()).map_err(csv_err)?;
         }
         for f in &self.merge_fields {
-            self.csv.write_field(neutralise(field(f).unwrap_or("")).as_bytes()).map_err(csv_err)?;
+            let value = field_or_default(field(f), f, &self.defaults).unwrap_or("");
+            self.csv.write_field(neutralise(value).as_bytes()).map_err(csv_err)?;
         }
         self.csv.write_record(std::iter::empty::<&[u8]>()).map_err(csv_err)?;
         self.rows += 1;
@@ -144,6 +176,36 @@ mod tests {
         let text = String::from_utf8(w.finish().unwrap()).unwrap();
         assert!(text.contains("'=cmd"), "{text}");
         assert!(text.starts_with("customer_id,email,arm,variant_id,segment,first_name\n"));
+    }
+
+    #[test]
+    fn missing_merge_fields_take_their_default_in_the_send_list_and_the_rendering() {
+        let defaults = BTreeMap::from([("first_name".to_string(), "there".to_string())]);
+        let mut w = SendWriter::new(&["first_name".to_string(), "tier".to_string()]).unwrap().with_defaults(&defaults);
+        let ada = BTreeMap::from([("first_name".to_string(), "Ada".to_string())]);
+        let blank = BTreeMap::from([("first_name".to_string(), "  ".to_string())]);
+        for (id, f) in [("C1", &ada), ("C2", &blank), ("C3", &BTreeMap::new())] {
+            w.push([id, "", "control", "control", "New"], |n| f.get(n).map(String::as_str)).unwrap();
+        }
+        let text = String::from_utf8(w.finish().unwrap()).unwrap();
+        let rows: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            rows,
+            ["C1,,control,control,New,Ada,", "C2,,control,control,New,there,", "C3,,control,control,New,there,"]
+        );
+        let t = Template {
+            variant_id: "v".into(),
+            arm: "friendly".into(),
+            segment: None,
+            subject: "For you".into(),
+            preheader: String::new(),
+            body: "Hello {{first_name}}, here is something in {{location}}.".into(),
+            cta: "Go".into(),
+        };
+        let none = |_: &str| None;
+        assert_eq!(render(&t, &defaults, "C3", None, &none).body, "Hello there, here is something in .");
+        let own = |n: &str| (n == "first_name").then(|| "Ada".to_string());
+        assert_eq!(render(&t, &defaults, "C1", None, &own).body, "Hello Ada, here is something in .");
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub async fn build(n: usize, part: usize, blocked: &[&str], mutate: impl FnOnce(
         rejected: 0,
         segments: profiles,
         member_parts: parts,
+        columns: None,
     };
     store.put_json(&keys.segments(), &seg_doc).await.unwrap();
     let mut verdicts = vec![verdict("control", Decision::Approved, &config.control.message())];

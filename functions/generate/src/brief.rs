@@ -18,6 +18,10 @@ pub struct Brief {
     pub body_words: [usize; 2],
     /// Merge fields a message may use, without braces (`first_name`).
     pub allowed_tokens: Vec<String>,
+    /// Merge field → fallback text for customers without a value (`generation.merge_defaults`).
+    pub merge_defaults: std::collections::BTreeMap<String, String>,
+    /// The customer file's carried columns; `None` when segmentation did not record them.
+    pub columns: Option<Vec<String>>,
 }
 
 impl Brief {
@@ -30,7 +34,23 @@ impl Brief {
             subject_max_chars: cfg.generation.subject_max_chars,
             body_words: cfg.generation.body_words,
             allowed_tokens: cfg.generation.allowed_tokens.clone(),
+            merge_defaults: cfg.generation.merge_defaults.clone(),
+            columns: None,
         }
+    }
+
+    /// The same brief, knowing which columns the customer file has.
+    pub fn with_columns(mut self, columns: Option<Vec<String>>) -> Self {
+        self.columns = columns;
+        self
+    }
+
+    /// Whether every customer gets a value for merge field `token`: the file has the column, or a non-blank
+    /// default covers the customers without one. (Unknown columns count as present.)
+    pub fn fillable(&self, token: &str) -> bool {
+        let column = self.columns.as_ref().is_none_or(|c| c.iter().any(|x| x == token));
+        let default = self.merge_defaults.get(token).is_some_and(|d| !d.trim().is_empty());
+        column || default
     }
 
     /// `<segment slug>-<tone>`.

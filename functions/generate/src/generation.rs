@@ -31,7 +31,17 @@ impl Generator<'_> {
         let (draft, reasons) = loop {
             attempts += 1;
             let messages = self.prompts.messages(brief, previous.as_ref().map(|(a, r)| (a.as_str(), r.as_slice())))?;
-            let (completion, spent) = self.answer(&messages, brief).await?;
+            let (completion, spent) = match self.answer(&messages, brief).await {
+                Ok(answer) => answer,
+                // The first draft was judged; a retry the provider could not answer leaves it rejected.
+                Err(e) if previous.is_some() && e.kind.is_provider() => {
+                    let (text, mut reasons) = previous.take().unwrap_or_default();
+                    reasons.push(format!("the retry got no answer: {}", e.message));
+                    let draft = parse(&text).ok();
+                    break (draft, reasons);
+                }
+                Err(e) => return Err(e),
+            };
             usage.add(&spent);
             let (draft, reasons) = judge(&completion, brief);
             if reasons.is_empty() || attempts >= MAX_ATTEMPTS {
@@ -44,12 +54,30 @@ impl Generator<'_> {
             );
             previous = Some((completion.text, reasons));
         };
+        Ok(self.finish(brief, draft, reasons, attempts, usage))
+    }
+
+    /// A variant for a tone whose every provider call failed while other tones of the segment were answered:
+    /// rejected with the provider's error as its reason, so the segment's customers fall back to the control.
+    pub fn unanswered(&self, brief: &Brief, error: &StepError) -> Variant {
+        let reason = format!("no draft: the provider failed ({}: {})", error.kind.name(), error.message);
+        self.finish(brief, None, vec![reason], 1, Usage::default())
+    }
+
+    fn finish(
+        &self,
+        brief: &Brief,
+        draft: Option<Draft>,
+        reasons: Vec<String>,
+        attempts: u32,
+        usage: Usage,
+    ) -> Variant {
         let status = if reasons.is_empty() { VariantStatus::Shipped } else { VariantStatus::Rejected };
         if status == VariantStatus::Rejected {
             tracing::warn!(variant_id = %brief.variant_id(), ?reasons, "variant rejected");
         }
         let draft = draft.unwrap_or(Draft { message: Message::default(), citations: Vec::new() });
-        Ok(Variant {
+        Variant {
             variant_id: brief.variant_id(),
             segment: brief.segment.name.clone(),
             tone: brief.tone.clone(),
@@ -61,7 +89,7 @@ impl Generator<'_> {
             model: self.provider.model().map(str::to_string),
             attempts,
             usage,
-        })
+        }
     }
 
     /// The provider's answer to `messages` and what it cost this run (nothing when it came from the cache).

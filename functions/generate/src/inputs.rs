@@ -11,6 +11,8 @@ pub struct SegmentInputs {
     pub profile: SegmentProfile,
     /// Empty when the segment has no eligible content (it then gets no variants).
     pub hits: Vec<Hit>,
+    /// The customer file's carried columns (merge fields members can fill), when segmentation recorded them.
+    pub columns: Option<Vec<String>>,
 }
 
 impl SegmentInputs {
@@ -52,5 +54,5 @@ pub async fn load(ctx: &Ctx, input: &StepInput) -> Result<SegmentInputs, StepErr
             )))
         }
     };
-    Ok(SegmentInputs { run, profile, hits })
+    Ok(SegmentInputs { run, profile, hits, columns: segments.columns })
 }

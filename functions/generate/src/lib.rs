@@ -85,11 +85,25 @@ async fn generate_segment(
             tracing::warn!(model = ?settings.model, "no price for this model in `prices`; cost counts as 0");
         }
         let generator = Generator { store: ctx.store.as_ref(), provider: provider.as_ref(), prompts: &prompts, price };
-        let briefs: Vec<Brief> = cfg.tones.iter().map(|t| Brief::new(cfg, &seg.profile, &seg.hits, t)).collect();
+        let briefs: Vec<Brief> = cfg
+            .tones
+            .iter()
+            .map(|t| Brief::new(cfg, &seg.profile, &seg.hits, t).with_columns(seg.columns.clone()))
+            .collect();
         // Tones run concurrently; the provider's transport bounds how many requests are in flight.
         let results = futures::future::join_all(briefs.iter().map(|b| generator.variant(b))).await;
-        for r in results {
-            let v = r?;
+        // A provider that answered some tones is reachable: the tones it failed are rejected (their customers
+        // get the control). One that answered none fails the step, for the state machine to retry.
+        let answered = results.iter().any(Result::is_ok);
+        for (brief, r) in briefs.iter().zip(results) {
+            let v = match r {
+                Ok(v) => v,
+                Err(e) if answered && e.kind.is_provider() => {
+                    tracing::warn!(variant_id = %brief.variant_id(), error = %e, "no answer for this tone; rejected");
+                    generator.unanswered(brief, &e)
+                }
+                Err(e) => return Err(e),
+            };
             doc.usage.add(&v.usage);
             doc.variants.push(v);
         }

@@ -87,7 +87,9 @@ impl Prompts {
                 })
             })
             .collect();
-        let merge_fields: Vec<String> = brief.allowed_tokens.iter().map(|t| format!("{{{{{t}}}}}")).collect();
+        // Only fields every customer can be given a value for are offered to the model.
+        let merge_fields: Vec<String> =
+            brief.allowed_tokens.iter().filter(|t| brief.fillable(t)).map(|t| format!("{{{{{t}}}}}")).collect();
         let ctx = context! {
             tone => &brief.tone,
             goal => &brief.goal,

@@ -60,6 +60,8 @@ pub struct Settings {
     pub max_retries: u32,
     pub max_concurrency: usize,
     pub temperature: f64,
+    /// `max_tokens` sent with every request, when set.
+    pub max_tokens: Option<u32>,
     /// First backoff step; doubles per attempt, with jitter.
     pub backoff_base: Duration,
     /// Longest single wait; a `Retry-After` beyond it ends the step with `Cpo.ProviderThrottled` so the state
@@ -145,6 +147,7 @@ impl Settings {
             max_retries: gen.max_retries,
             max_concurrency: gen.max_concurrency.max(1),
             temperature: gen.temperature,
+            max_tokens: gen.max_tokens,
             backoff_base: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
         })

@@ -98,7 +98,83 @@ pub fn validate(draft: &Draft, brief: &Brief) -> Vec<String> {
     check_fields(draft, brief, &mut reasons);
     check_markup_and_links(draft, brief, &mut reasons);
     check_citations(draft, brief, &mut reasons);
+    check_claims(draft, brief, &mut reasons);
     reasons
+}
+
+/// Urgency and scarcity: a deadline or a "now or never" that only a stated end date or limit can justify.
+fn urgency() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"(?i)\b(?:last chance|ending soon|ends? (?:soon|today|tonight|tomorrow|this week(?:end)?|on \w+|\w+day)|act (?:now|fast|quickly)|hurry|limited[- ]time|for a limited time|today only|final (?:hours|days?)|last day|running out|(?:while|until) (?:stocks?|supplies) last|before (?:it'?s|it is|they'?re|they are) gone|don'?t miss out|(?:offer |sale )?expires?|countdown|only \d+ left|selling fast|almost gone|now or never)\b",
+    )
+}
+
+/// What a cited passage must say for urgency to be grounded: an end, a limit or a validity period.
+fn deadline_support() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"(?i)\b(?:until|ends?|ending|expires?|expiry|valid for|valid until|last day|deadline|closing date|while (?:stocks?|supplies) lasts?|limited|only \d+|\d{1,2}(?:st|nd|rd|th)? (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*)\b",
+    )
+}
+
+/// Offers: a price cut, a free extra or a promotion mechanism.
+fn offer() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"(?i)(?:\b\d+(?:\.\d+)?\s?(?:%|percent)(?:\s+off)?\b|[$£€]\s?\d+(?:\.\d+)?\s+off\b|\bhalf[- ]price\b|\bfree\s+(?:standard\s+|express\s+)?(?:shipping|delivery|returns?|gifts?|samples?)\b|\b(?:discount|coupon|promo(?:tion)? code|voucher|sale|clearance|bogo|buy one,? get one)\b)",
+    )
+}
+
+/// The words an offer is recognised by in a passage: its number (`20%` → `20`) or its key word.
+fn offer_key(found: &str) -> String {
+    let n = normalize(found);
+    if let Some(num) = n.split(|c: char| !(c.is_ascii_digit() || c == '.')).find(|t| !t.is_empty() && t != &".") {
+        return num.to_string();
+    }
+    let key = n.split_whitespace().last().unwrap_or(&n).trim_end_matches('s');
+    key.to_string()
+}
+
+/// Deadlines, urgency and offers in the copy must be stated by a passage the draft cites: a model (or a
+/// template) must not invent a "last chance" or a discount. Quoted passage text supports itself.
+fn check_claims(draft: &Draft, brief: &Brief, reasons: &mut Vec<String>) {
+    let cited: Vec<String> = brief
+        .hits
+        .iter()
+        .filter(|h| draft.citations.iter().any(|c| c.doc_id.trim() == h.doc_id))
+        .flat_map(|h| h.passages.iter().map(|p| normalize(&p.text)))
+        .collect();
+    let has_deadline = cited.iter().any(|p| deadline_support().is_match(p));
+    let m = &draft.message;
+    let mut seen = BTreeSet::new();
+    for (name, text) in [("subject", &m.subject), ("preheader", &m.preheader), ("body", &m.body), ("cta", &m.cta)] {
+        for u in urgency().find_iter(text) {
+            let phrase = u.as_str().to_string();
+            if !has_deadline && seen.insert(normalize(&phrase)) {
+                reasons.push(format!(
+                    "the {name} says {phrase:?}, but no cited passage states a deadline or limit; \
+                     remove the urgency or cite the passage that states it"
+                ));
+            }
+        }
+        for o in offer().find_iter(text) {
+            let phrase = o.as_str().to_string();
+            let key = offer_key(&phrase);
+            let supported = cited.iter().any(|p| {
+                offer().find_iter(p).any(|q| offer_key(q.as_str()) == key) || (key.len() > 3 && p.contains(&key))
+            });
+            if !supported && seen.insert(normalize(&phrase)) {
+                reasons.push(format!(
+                    "the {name} offers {phrase:?}, which no cited passage states; \
+                     mention only offers the cited passages contain"
+                ));
+            }
+        }
+    }
 }
 
 /// Longest piece of a draft quoted in a reason about markup or a link.
@@ -149,16 +225,25 @@ fn check_fields(draft: &Draft, brief: &Brief, reasons: &mut Vec<String>) {
     let allowed: Vec<String> = brief.allowed_tokens.iter().map(|t| format!("{{{{{t}}}}}")).collect();
     for (name, text) in [("subject", &m.subject), ("preheader", &m.preheader), ("body", &m.body), ("cta", &m.cta)] {
         let mut bad_tokens = BTreeSet::new();
+        let mut unfillable = BTreeSet::new();
         for cap in merge_field().captures_iter(text) {
             let token = cap[1].trim();
             if !brief.allows(token) {
                 bad_tokens.insert(format!("{{{{{token}}}}}"));
+            } else if !brief.fillable(token) {
+                unfillable.insert(token.to_string());
             }
         }
         for t in bad_tokens {
             reasons.push(format!(
                 "the {name} uses the merge field {t}, which is not allowed (allowed: {})",
                 if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+            ));
+        }
+        for t in unfillable {
+            reasons.push(format!(
+                "the {name} uses the merge field {{{{{t}}}}}, but the customer file has no {t:?} column and \
+                 generation.merge_defaults has no fallback for it; write the text without it"
             ));
         }
         let without_fields = merge_field().replace_all(text, "");
@@ -213,6 +298,26 @@ mod tests {
     fn normalization_folds_case_space_quotes_and_dashes() {
         assert_eq!(normalize("  It\u{2019}s  \u{201C}Warm\u{201D}\n\u{2014} really "), "it's \"warm\" - really");
         assert_eq!(core_of_quote("\u{201C}\u{2026}members earn points.\u{201D}"), "members earn points");
+    }
+
+    #[test]
+    fn offer_keys_match_numbers_and_words() {
+        assert_eq!(offer_key("20% off"), "20");
+        assert_eq!(offer_key("20 percent off"), "20");
+        assert_eq!(offer_key("$5 off"), "5");
+        assert_eq!(offer_key("free express shipping"), "shipping");
+        assert_eq!(offer_key("Free returns"), "return");
+        assert_eq!(offer_key("Sale"), "sale");
+    }
+
+    #[test]
+    fn urgency_words_are_found_and_ordinary_words_are_not() {
+        for bad in ["Last chance: boots", "Ending soon", "Act now", "ends Sunday", "while stocks last", "Hurry!"] {
+            assert!(urgency().is_match(bad), "{bad}");
+        }
+        for fine in ["Take a look today.", "Cold hands can end a winter walk early.", "Don't miss this: boots"] {
+            assert!(!urgency().is_match(fine), "{fine}");
+        }
     }
 
     #[test]

@@ -320,13 +320,94 @@ async fn no_customer_data_reaches_the_provider() {
     }
 }
 
-#[tokio::test]
-async fn servers_without_json_schema_get_json_mode() {
-    let server = serve(|_, r| {
-        if r.body["response_format"]["type"] == "json_schema" {
-            Reply::status(400, r#"{"error":{"message":"response_format type json_schema is not supported"}}"#)
+/// What the structured-output mode of a request is: `json_schema`, `json_object` or `text` (none).
+fn mode(r: &Recorded) -> String {
+    r.body["response_format"]["type"].as_str().unwrap_or("text").to_string()
+}
+
+/// A server that refuses every `response_format` type in `refused` with `status` and a body naming it, as
+/// OpenAI-compatible servers variously do, and answers the rest with a good draft.
+async fn refusing(refused: &'static [&'static str], status: u16, body: &'static str) -> Server {
+    serve(move |_, r| {
+        if refused.contains(&mode(r).as_str()) {
+            Reply::status(status, body)
         } else {
-            assert_eq!(r.body["response_format"]["type"], "json_object");
+            Reply::ok(&good_answer(&r.tone()))
+        }
+    })
+    .await
+}
+
+/// Real refusals: OpenAI-style 400, vLLM/pydantic-style 422 and llama.cpp's Python server's 500.
+const REFUSALS: [(u16, &str); 3] = [
+    (400, r#"{"error":{"message":"response_format type json_schema is not supported","param":"response_format"}}"#),
+    (
+        422,
+        r#"{"detail":[{"loc":["body","response_format","type"],"msg":"unexpected value; permitted: 'text', 'json_object'"}]}"#,
+    ),
+    (
+        500,
+        r#"{"error":{"message":"1 validation error for CreateChatCompletionRequest\nresponse_format\n  Input tag 'json_schema' found using 'type' does not match any of the expected tags","type":"internal_server_error"}}"#,
+    ),
+];
+
+#[tokio::test]
+async fn any_status_naming_response_format_steps_down_to_json_mode_without_retries() {
+    for (status, body) in REFUSALS {
+        let server = refusing(&["json_schema"], status, body).await;
+        let ctx = fixture(one_tone(openai_config(&server.url()))).await;
+        let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap_or_else(|e| panic!("HTTP {status}: {e}"));
+        assert_eq!(out.counts["shipped"], 1, "HTTP {status}");
+        let reqs = server.requests();
+        assert_eq!(reqs.len(), 2, "HTTP {status}: one refusal (not retried as a 5xx), then JSON mode");
+        assert_eq!(mode(&reqs[0]), "json_schema");
+        let json_mode = &reqs[1];
+        assert_eq!(mode(json_mode), "json_object", "HTTP {status}");
+        // llama.cpp turns `schema` into a grammar; other servers ignore it and read the schema in the prompt.
+        assert_eq!(json_mode.body["response_format"]["schema"]["required"][0], "subject");
+        let (_, system) = json_mode.message(0);
+        assert!(system.contains("JSON schema") && system.contains("\"citations\""), "{system}");
+        let (_, first_system) = reqs[0].message(0);
+        assert!(!first_system.contains("must match this JSON schema"), "the top rung leaves the prompt alone");
+    }
+}
+
+#[tokio::test]
+async fn a_server_refusing_json_mode_too_gets_plain_text_and_the_rung_is_remembered() {
+    let (status, body) = REFUSALS[2];
+    let server = refusing(&["json_schema", "json_object"], status, body).await;
+    let ctx = fixture(openai_config(&server.url())).await;
+    let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
+    assert_eq!(out.counts["shipped"], 3, "{out:?}");
+    let reqs = server.requests();
+    let plain: Vec<&Recorded> = reqs.iter().filter(|r| mode(r) == "text").collect();
+    assert_eq!(plain.len(), 3, "every tone ends on plain text");
+    for r in &plain {
+        assert!(r.body.get("response_format").is_none());
+        assert!(r.message(0).1.contains("must match this JSON schema"));
+    }
+    // Concurrent tones may each meet a refusal before the first one moves the endpoint down, never more.
+    assert!(reqs.len() <= 9, "{} requests", reqs.len());
+    // Another run in the same process (a new provider) starts where this endpoint was left.
+    let before = server.count();
+    let other = "weekly-20261120-eeeeeeeeeeee";
+    fixture_with(&ctx, other, openai_config(&server.url()), default_hits()).await;
+    let out = cpo_generate::handle_with_env(input(other, SEGMENT), &ctx, &env(&[KEY_ENV])).await.unwrap();
+    assert_eq!(out.counts["shipped"], 3);
+    let later = &server.requests()[before..];
+    assert!(
+        later.iter().all(|r| mode(r) == "text"),
+        "no rediscovery: {:?}",
+        later.iter().map(mode).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn an_unrelated_server_error_is_retried_not_mistaken_for_a_refusal() {
+    let server = serve(|n, r| {
+        if n == 0 {
+            Reply::status(500, r#"{"error":{"message":"CUDA out of memory"}}"#).header("retry-after", "0")
+        } else {
             Reply::ok(&good_answer(&r.tone()))
         }
     })
@@ -334,7 +415,8 @@ async fn servers_without_json_schema_get_json_mode() {
     let ctx = fixture(one_tone(openai_config(&server.url()))).await;
     let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
     assert_eq!(out.counts["shipped"], 1);
-    assert_eq!(server.count(), 2);
+    let reqs = server.requests();
+    assert_eq!(reqs.iter().map(mode).collect::<Vec<_>>(), ["json_schema", "json_schema"]);
 }
 
 #[tokio::test]
@@ -379,4 +461,61 @@ async fn missing_key_variable_is_bad_input() {
     assert_eq!(e.kind, ErrorKind::InputInvalid);
     assert!(e.message.contains("TEST_OPENAI_KEY"), "{e}");
     assert_eq!(server.count(), 0);
+}
+
+#[tokio::test]
+async fn a_tone_the_provider_never_answers_is_rejected_and_the_segment_completes() {
+    let server = serve(|_, r| {
+        if r.tone() == "urgent" {
+            Reply::status(503, r#"{"error":{"message":"overloaded"}}"#).header("retry-after", "0")
+        } else {
+            Reply::ok(&good_answer(&r.tone()))
+        }
+    })
+    .await;
+    let ctx = fixture(openai_config(&server.url())).await;
+    let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
+    assert_eq!((out.counts["shipped"].as_u64(), out.counts["rejected"].as_u64()), (Some(2), Some(1)), "{out:?}");
+    let doc = variants(&ctx, RUN_ID, SEGMENT).await;
+    let urgent = doc.variants.iter().find(|v| v.tone == "urgent").unwrap();
+    assert_eq!(urgent.status, VariantStatus::Rejected);
+    assert!(urgent.reasons[0].contains("provider failed") && urgent.reasons[0].contains("503"), "{:?}", urgent.reasons);
+}
+
+#[tokio::test]
+async fn a_weak_model_gets_every_draft_rejected_with_reasons_and_the_step_succeeds() {
+    // What a tiny local model writes: JSON of the right shape, invented quotes, a made-up document.
+    let server = serve(|_, _| {
+        Reply::ok(r#"{"subject": "down jacket", "preheader": "", "body": "up down", "cta": "", "citations": [{"doc_id": "12347568-9b0a", "quote": "The down jacket is a classic and iconic item of modern fashion."}]}"#)
+    })
+    .await;
+    let ctx = fixture(openai_config(&server.url())).await;
+    let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
+    assert_eq!((out.counts["shipped"].as_u64(), out.counts["rejected"].as_u64()), (Some(0), Some(3)));
+    for v in variants(&ctx, RUN_ID, SEGMENT).await.variants {
+        assert_eq!(v.status, VariantStatus::Rejected);
+        assert!(v.reasons.iter().any(|r| r.contains("body has 2 words")), "{:?}", v.reasons);
+        assert!(v.reasons.iter().any(|r| r.contains("12347568-9b0a")), "{:?}", v.reasons);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_the_provider_cannot_answer_keeps_the_first_drafts_reasons() {
+    let server = serve(|n, _| {
+        if n == 0 {
+            Reply::ok(&answer_citing(
+                "DOC-999",
+                "The Alpine Down Jacket is filled with responsibly sourced 700-fill down.",
+            ))
+        } else {
+            Reply::status(503, "overloaded").header("retry-after", "0")
+        }
+    })
+    .await;
+    let ctx = fixture(one_tone(openai_config(&server.url()))).await;
+    let out = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
+    assert_eq!(out.counts["rejected"], 1);
+    let v = &variants(&ctx, RUN_ID, SEGMENT).await.variants[0];
+    assert!(v.reasons.iter().any(|r| r.contains("DOC-999")), "{:?}", v.reasons);
+    assert!(v.reasons.iter().any(|r| r.contains("retry got no answer")), "{:?}", v.reasons);
 }

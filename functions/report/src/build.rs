@@ -73,6 +73,7 @@ pub fn report(docs: &RunDocs, arms: &ArmCounts, source: Source, action: &str, no
             rows: docs.segments.as_ref().map(|s| s.input_rows),
             customers: docs.segments.as_ref().map(|s| s.customers),
             rejected: docs.segments.as_ref().map(|s| s.rejected),
+            warnings: docs.segments.as_ref().map(cpo_common::model::segment::SegmentsDoc::warnings).unwrap_or_default(),
         },
         segments: segment_rows(docs),
         no_content: docs.retrieval.as_ref().map(|r| r.no_content.clone()).unwrap_or_default(),

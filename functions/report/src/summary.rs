@@ -151,6 +151,25 @@ pub fn summary(r: &Report) -> Summary {
     if r.control.safety.as_deref() == Some("blocked") {
         points.push("The control message was blocked by the safety screen.".into());
     }
+    // A segment whose every draft the generator rejected still runs: its customers get the control.
+    let mut all_rejected: Vec<&str> = r
+        .variants
+        .iter()
+        .filter_map(|v| v.segment.as_deref())
+        .filter(|seg| {
+            let of = || r.variants.iter().filter(|v| v.segment.as_deref() == Some(*seg));
+            of().all(|v| v.status == "rejected")
+        })
+        .collect();
+    all_rejected.sort_unstable();
+    all_rejected.dedup();
+    if !all_rejected.is_empty() {
+        points.push(format!(
+            "Every draft was rejected by the generator for {}; those customers get the control message.",
+            all_rejected.join(", ")
+        ));
+    }
+    points.extend(r.input.warnings.iter().map(|w| format!("Warning: {w}")));
     points.push(format!(
         "Cost {} for {} provider calls; {} of step time.",
         fmt::usd(r.cost.cost_usd),

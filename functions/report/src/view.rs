@@ -66,6 +66,9 @@ pub struct InputFacts {
     pub rows: Option<u64>,
     pub customers: Option<u64>,
     pub rejected: Option<u64>,
+    /// Problems with the customer file that affect what is sent (e.g. no email column).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -254,6 +254,7 @@ async fn merge(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
         rejected: rows - customers,
         segments: a.profiles.clone(),
         member_parts: parts,
+        columns: Some(crate::single::carried_names(&plan.layout)),
     };
     ctx.store.put_json(&keys.segments(), &doc).await?;
     Ok(StepOutput::new(&run.run_id, "segment-merge")

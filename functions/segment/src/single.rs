@@ -83,6 +83,11 @@ pub fn check_rejects(file: &str, rows: u64, rejected: u64, first: &[String], max
     Ok(())
 }
 
+/// Carried-column names of a layout (as written in the header): the merge fields members can fill.
+pub fn carried_names(layout: &Layout) -> Vec<String> {
+    layout.carried.iter().map(|&i| layout.header[i].clone()).collect()
+}
+
 /// Typical-column names of a layout (as written in the header).
 pub fn typical_names(layout: &Layout) -> Vec<String> {
     layout.typical.iter().map(|&i| layout.header[i].clone()).collect()
@@ -181,6 +186,7 @@ pub async fn run(ctx: &Ctx, run: &RunInput) -> Result<StepOutput, StepError> {
         rejected: summary.rejected,
         segments: profiles,
         member_parts: summary.parts.clone(),
+        columns: Some(carried_names(&layout)),
     };
     ctx.store.put_json(&keys.segments(), &doc).await?;
     tracing::info!(

@@ -1,9 +1,13 @@
 //! The chat-completions wire format, as spoken by OpenAI and compatible servers (`POST {base}/v1/chat/
 //! completions`, `Authorization: Bearer`) and by Azure OpenAI (`POST {endpoint}/openai/deployments/
-//! {deployment}/chat/completions?api-version=…`, `api-key` header). Structured output is requested with a
-//! JSON schema; servers that reject `json_schema` get JSON mode (`json_object`) from then on.
+//! {deployment}/chat/completions?api-version=…`, `api-key` header). Structured output is requested down a
+//! ladder of [`Rung`]s: a JSON schema, else JSON mode with the schema in the prompt, else plain text. Servers
+//! differ in how they refuse a `response_format` (400, 422, even 500), so any error whose body names it moves
+//! the endpoint one rung down for the rest of the process.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use cpo_common::StepError;
@@ -23,8 +27,54 @@ pub struct ChatProvider {
     auth: Auth,
     temperature: f64,
     transport: Transport,
-    /// Cleared when the server refuses `response_format: json_schema` (older vLLM, llama.cpp builds).
-    json_schema: AtomicBool,
+    /// The endpoint's structured-output rung, shared by every provider of this process that talks to it.
+    rung: Arc<AtomicU8>,
+    max_tokens: Option<u32>,
+}
+
+/// How structured output is asked for, best first. See `docs/generate.md` ("Structured output").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rung {
+    /// `response_format: {"type": "json_schema", …, "strict": true}` (OpenAI, Azure, vLLM, Ollama ≥ 0.5).
+    JsonSchema,
+    /// `response_format: {"type": "json_object", "schema": …}` (llama.cpp reads `schema` as a grammar) and the
+    /// schema in the system message for servers that only promise "some JSON".
+    JsonMode,
+    /// No `response_format`; the schema in the system message and the lenient parser do the rest.
+    PlainText,
+}
+
+impl Rung {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::JsonSchema,
+            1 => Self::JsonMode,
+            _ => Self::PlainText,
+        }
+    }
+    fn next(self) -> Option<Self> {
+        match self {
+            Self::JsonSchema => Some(Self::JsonMode),
+            Self::JsonMode => Some(Self::PlainText),
+            Self::PlainText => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::JsonSchema => "json_schema",
+            Self::JsonMode => "json_object",
+            Self::PlainText => "plain text",
+        }
+    }
+}
+
+/// The rung of an endpoint (`origin + path`), remembered for the life of the process: each segment step
+/// builds its own provider, and none should rediscover what the first one learnt.
+fn endpoint_rung(endpoint: &str) -> Arc<AtomicU8> {
+    static RUNGS: OnceLock<Mutex<HashMap<String, Arc<AtomicU8>>>> = OnceLock::new();
+    let map = RUNGS.get_or_init(Default::default);
+    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.entry(endpoint.to_string()).or_insert_with(|| Arc::new(AtomicU8::new(Rung::JsonSchema as u8))).clone()
 }
 
 impl ChatProvider {
@@ -58,7 +108,8 @@ impl ChatProvider {
             auth,
             temperature: settings.temperature,
             transport: Transport::new(settings.kind.name(), &endpoint, settings.max_concurrency, policy),
-            json_schema: AtomicBool::new(true),
+            rung: endpoint_rung(&endpoint),
+            max_tokens: settings.max_tokens,
         })
     }
 
@@ -85,17 +136,46 @@ impl ChatProvider {
         Ok(h)
     }
 
-    fn body(&self, req: &Request<'_>, json_schema: bool) -> Value {
-        let mut body = json!({
-            "messages": req.messages,
-            "temperature": self.temperature,
-            "response_format": if json_schema { schema_format() } else { json!({"type": "json_object"}) },
-        });
+    /// The request body at `rung`. Below the top rung the system message also carries the schema, since the
+    /// server no longer enforces it (the cache key is computed from `req.messages`, so it does not change).
+    fn body(&self, req: &Request<'_>, rung: Rung) -> Value {
+        let mut messages = req.messages.to_vec();
+        if rung != Rung::JsonSchema {
+            if let Some(system) = messages.iter_mut().find(|m| m.role == "system") {
+                system.content.push_str(&schema_instruction());
+            }
+        }
+        let mut body = json!({"messages": messages, "temperature": self.temperature});
+        match rung {
+            Rung::JsonSchema => body["response_format"] = schema_format(),
+            Rung::JsonMode => body["response_format"] = json!({"type": "json_object", "schema": output_schema()}),
+            Rung::PlainText => {}
+        }
+        if let Some(n) = self.max_tokens {
+            body["max_tokens"] = json!(n);
+        }
         if self.kind != ProviderKind::AzureOpenAi {
             // Azure selects the model by deployment in the URL.
             body["model"] = json!(self.model);
         }
         body
+    }
+
+    /// Move the endpoint below `failed` (never back up); logs only when this call is the one that moved it.
+    fn step_down(&self, failed: Rung, error: &ProviderError) -> Option<Rung> {
+        let next = failed.next()?;
+        let before = Rung::from_u8(self.rung.fetch_max(next as u8, Ordering::SeqCst));
+        if before < next {
+            tracing::warn!(
+                provider = self.name(),
+                endpoint = %self.url.path(),
+                refused = failed.name(),
+                now = next.name(),
+                error = %error,
+                "the server refused this structured-output mode; using the next one for this endpoint from now on"
+            );
+        }
+        Some(before.max(next))
     }
 }
 
@@ -162,14 +242,27 @@ struct TokenUsage {
     completion_tokens: u64,
 }
 
-/// A 400 that complains about the response format: the server lacks structured outputs.
+/// The schema as an instruction, for rungs where the server does not enforce it.
+fn schema_instruction() -> String {
+    format!(
+        "\n\nThe JSON object must match this JSON schema exactly (all five fields, no others):\n{}",
+        output_schema()
+    )
+}
+
+/// An error body that names the response format: the server lacks that structured-output mode. Any status
+/// counts (llama.cpp's Python server answers 500 to `json_schema`); the transport does not retry these.
+pub fn names_response_format(body: &str) -> bool {
+    let d = body.to_ascii_lowercase();
+    d.contains("response_format") || d.contains("json_schema")
+}
+
 fn rejects_schema(e: &ProviderError) -> bool {
     match e {
-        ProviderError::Rejected { status: 400 | 422, detail, .. } => {
-            let d = detail.to_ascii_lowercase();
-            d.contains("response_format") || d.contains("json_schema")
+        ProviderError::Rejected { detail, .. } | ProviderError::Unavailable { detail, .. } => {
+            names_response_format(detail)
         }
-        _ => false,
+        ProviderError::Throttled { .. } => false,
     }
 }
 
@@ -194,14 +287,20 @@ impl Provider for ChatProvider {
 
     async fn complete(&self, req: &Request<'_>) -> Result<Completion, ProviderError> {
         let headers = self.headers()?;
-        let use_schema = self.json_schema.load(Ordering::Relaxed);
-        let mut reply = self.transport.post_json(&self.url, headers.clone(), &self.body(req, use_schema)).await;
-        if use_schema && reply.as_ref().err().is_some_and(rejects_schema) {
-            tracing::warn!(provider = self.name(), "server rejected json_schema output; falling back to JSON mode");
-            self.json_schema.store(false, Ordering::Relaxed);
-            reply = self.transport.post_json(&self.url, headers, &self.body(req, false)).await;
-        }
-        let bytes = reply?;
+        let mut rung = Rung::from_u8(self.rung.load(Ordering::SeqCst));
+        let bytes = loop {
+            let body = self.body(req, rung);
+            // Without a response_format there is nothing to step down from: errors take their usual course.
+            let refusal: fn(&str) -> bool = if rung == Rung::PlainText { |_| false } else { names_response_format };
+            let reply = self.transport.post_json_unless(&self.url, headers.clone(), &body, refusal).await;
+            match reply {
+                Err(e) if rung != Rung::PlainText && rejects_schema(&e) => match self.step_down(rung, &e) {
+                    Some(next) => rung = next,
+                    None => return Err(e),
+                },
+                other => break other?,
+            }
+        };
         let parsed: ChatResponse = serde_json::from_slice(&bytes).map_err(|e| ProviderError::Unavailable {
             provider: self.name(),
             attempts: 1,

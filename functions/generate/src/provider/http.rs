@@ -63,6 +63,19 @@ impl Transport {
         headers: HeaderMap,
         body: &serde_json::Value,
     ) -> Result<Bytes, ProviderError> {
+        self.post_json_unless(url, headers, body, |_| false).await
+    }
+
+    /// [`Transport::post_json`], except that an error response whose body satisfies `refused` (whatever its
+    /// status, 5xx included) is returned at once as [`ProviderError::Rejected`]: the server has said what it
+    /// will not do, and asking again cannot change that.
+    pub async fn post_json_unless(
+        &self,
+        url: &reqwest::Url,
+        headers: HeaderMap,
+        body: &serde_json::Value,
+        refused: fn(&str) -> bool,
+    ) -> Result<Bytes, ProviderError> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -72,7 +85,7 @@ impl Transport {
                     attempts: attempt,
                     detail: "request limiter closed".into(),
                 })?;
-                self.send_once(url, headers.clone(), body).await
+                self.send_once(url, headers.clone(), body, refused).await
             };
             let (err, retry_after) = match outcome {
                 Ok(bytes) => return Ok(bytes),
@@ -107,6 +120,7 @@ impl Transport {
         url: &reqwest::Url,
         headers: HeaderMap,
         body: &serde_json::Value,
+        refused: fn(&str) -> bool,
     ) -> Result<Bytes, Failure> {
         let provider = self.provider;
         let sent = client().post(url.clone()).headers(headers).json(body).timeout(self.policy.timeout).send().await;
@@ -146,6 +160,14 @@ impl Transport {
             return Ok(bytes);
         }
         let detail = format!("HTTP {status}: {}", excerpt(&bytes));
+        if status != StatusCode::TOO_MANY_REQUESTS && refused(&String::from_utf8_lossy(&bytes)) {
+            let detail = excerpt(&bytes);
+            return Err(Failure::Final(Box::new(move |_| ProviderError::Rejected {
+                provider,
+                status: status.as_u16(),
+                detail: detail.clone(),
+            })));
+        }
         match status {
             StatusCode::TOO_MANY_REQUESTS => Err(Failure::Retryable {
                 error: Box::new(move |attempts| ProviderError::Throttled {

@@ -1,7 +1,9 @@
 //! The default provider: composes a variant from the brief with no network and no randomness. Each tone has
-//! its own subject, opening, lead-in and closing patterns (chosen by a hash of segment and tone, so segments
-//! differ but runs repeat exactly); every claim is a whole sentence quoted from the top passages and cited
-//! with its doc id. It answers in the same JSON a model would, so the parser and validator judge it too.
+//! its own subject (chosen by a hash of segment and tone, so segments differ but runs repeat exactly),
+//! opening, transitions and closing; every claim is a whole sentence copied from the top passages, written
+//! as plain prose (one paragraph per document) and cited with its doc id. Nothing else in the text makes a
+//! claim: no deadline, scarcity or offer that a passage does not state. It answers in the same JSON a model
+//! would, so the parser and validator judge it too. The rubric is in `docs/generate.md`.
 
 use async_trait::async_trait;
 use cpo_common::keys::sha256_hex;
@@ -32,47 +34,52 @@ impl Provider for Offline {
 }
 
 struct TonePatterns {
+    /// Each reads naturally with any title after the colon (titles may be clauses: "Your Points Are Waiting").
     subjects: &'static [&'static str],
+    /// The first paragraph; `{name}` is the greeting name.
     opening: &'static str,
+    /// Short sentences before the first, middle and last cited document's sentences; never claims.
     lead_ins: &'static [&'static str],
     closing: &'static str,
     preheader: &'static str,
     cta: &'static str,
 }
 
-/// `{title}` is a document title, `{name}` the greeting name (a merge field when allowed).
+/// `{title}` is a document title, `{name}` the greeting name (a merge field when every customer can be given a
+/// value). `lead_ins` are the first, middle and last transitions. Urgency is in the voice (direct, action first), never in invented deadlines, scarcity or offers: the
+/// validator rejects those unless a cited passage states them.
 fn patterns(tone: &str) -> TonePatterns {
     match tone {
         "urgent" => TonePatterns {
-            subjects: &["Last chance: {title}", "Don't miss out: {title}", "{title}: act now", "Ending soon: {title}"],
-            opening: "{name}, this is worth acting on soon.",
-            lead_ins: &["Here is why:", "Don't wait on this:", "Worth knowing today:"],
-            closing: "Take a look today, before it is gone.",
-            preheader: "Act now: {title}",
+            subjects: &["Take a look: {title}", "Don't miss this: {title}", "For you today: {title}"],
+            opening: "Hi {name}, here is what is new for you.",
+            lead_ins: &["First up.", "Next.", "One more thing."],
+            closing: "Take a look today.",
+            preheader: "Worth a look: {title}",
             cta: "Shop now",
         },
         "informational" => TonePatterns {
-            subjects: &["What to know: {title}", "Your guide to {title}", "{title}, explained", "Inside {title}"],
+            subjects: &["What to know: {title}", "The details: {title}", "A short guide: {title}"],
             opening: "Hello {name}, here is a short guide to what is new for you.",
-            lead_ins: &["From {title}:", "{title} explains:", "The details from {title}:"],
+            lead_ins: &["Here is what to know.", "Also worth knowing.", "And finally."],
             closing: "Read the full details whenever it suits you.",
-            preheader: "The details on {title}",
+            preheader: "The details: {title}",
             cta: "Learn more",
         },
         "friendly" => TonePatterns {
-            subjects: &["We picked this for you: {title}", "Something for you: {title}", "A little note: {title}"],
+            subjects: &["Picked for you: {title}", "Something for you: {title}", "A little note: {title}"],
             opening: "Hi {name}, we thought of you this week.",
-            lead_ins: &["We love this one:", "You might enjoy this:", "A favourite of ours:"],
+            lead_ins: &["We think you will like this.", "Here is another favourite.", "And one more."],
             closing: "Thanks for being with us, and we hope to see you soon.",
             preheader: "Picked for you: {title}",
             cta: "Take a look",
         },
         _ => TonePatterns {
-            subjects: &["{title}", "News for you: {title}"],
+            subjects: &["News for you: {title}", "From Northwind: {title}"],
             opening: "Hello {name}, here is something for you.",
-            lead_ins: &["From {title}:"],
+            lead_ins: &["Here is the news."],
             closing: "We hope this is useful.",
-            preheader: "{title}",
+            preheader: "News for you: {title}",
             cta: "Find out more",
         },
     }
@@ -183,7 +190,8 @@ fn candidates(brief: &Brief) -> Vec<(usize, &str)> {
 
 pub fn compose(brief: &Brief) -> Value {
     let p = patterns(&brief.tone);
-    let name = if brief.allows("first_name") { "{{first_name}}" } else { "there" };
+    // Only a field every customer gets a value for (their own or the campaign's default) goes in the greeting.
+    let name = if brief.allows("first_name") && brief.fillable("first_name") { "{{first_name}}" } else { "there" };
     let [min_words, max_words] = brief.body_words;
     let target = min_words + max_words.saturating_sub(min_words) / 4;
     let usable: Vec<&str> = brief
@@ -194,30 +202,54 @@ pub fn compose(brief: &Brief) -> Value {
         .collect();
     let top_title = usable.first().copied().unwrap_or("our latest news");
 
-    let mut body: Vec<String> = vec![p.opening.replace("{name}", name)];
+    let mut opening = vec![p.opening.replace("{name}", name)];
+    // From the segment's aggregate recency, not from content: the only sentence not quoted from a passage.
     if brief.segment.r_mean <= 2.0 {
-        body.push("It has been a while, and we have kept a few things aside for you.".into());
+        opening.push("It has been a while since your last visit.".into());
     } else if brief.segment.r_mean >= 4.0 {
-        body.push("Thank you for your recent visit.".into());
+        opening.push("Thank you for your recent visit.".into());
     }
+    let opening = opening.join(" ");
     let closing = p.closing.to_string();
     let mut citations = Vec::new();
-    let mut total = body.iter().map(|s| words(s)).sum::<usize>() + words(&closing);
-    let lead_start = pick(brief, "lead", p.lead_ins.len());
+    // Paragraphs per cited document, in first-cited order: its lead-in, then its sentences as written.
+    let mut paragraphs: Vec<(usize, Vec<&str>)> = Vec::new();
+    // `core` counts what the body surely has; lead-ins are counted at their longest only against the maximum
+    // (how many are used depends on the final number of paragraphs).
+    let mut core = words(&opening) + words(&closing);
+    let mut leads = 0;
+    let longest_lead = p.lead_ins.iter().map(|l| words(l)).max().unwrap_or(0);
     for (hit, quote) in candidates(brief) {
         // Enough said once the target length is met with a handful of quotes; below the minimum, keep going.
-        if total >= min_words && (total >= target || citations.len() >= 5) {
+        if core >= min_words && (core >= target || citations.len() >= 5) {
             break;
         }
-        let h = &brief.hits[hit];
-        let lead = p.lead_ins[(lead_start + citations.len()) % p.lead_ins.len()].replace("{title}", &h.title);
-        let paragraph = format!("{lead} \"{quote}\"");
-        if total + words(&paragraph) > max_words {
+        let new_doc = !paragraphs.iter().any(|(h, _)| *h == hit);
+        let lead_words = if new_doc { longest_lead } else { 0 };
+        if core + leads + lead_words + words(quote) > max_words {
             continue;
         }
-        total += words(&paragraph);
-        body.push(paragraph);
-        citations.push(json!({"doc_id": h.doc_id, "quote": quote}));
+        core += words(quote);
+        leads += lead_words;
+        match paragraphs.iter_mut().find(|(h, _)| *h == hit) {
+            Some((_, sents)) => sents.push(quote),
+            None => paragraphs.push((hit, vec![quote])),
+        }
+        citations.push(json!({"doc_id": brief.hits[hit].doc_id, "quote": quote}));
+    }
+    let mut body = vec![opening];
+    let last = paragraphs.len().saturating_sub(1);
+    for (i, (_, sents)) in paragraphs.iter().enumerate() {
+        // Lead-ins read as a sequence (first, middle, last); a single paragraph needs none.
+        let at = if i == 0 {
+            0
+        } else if i == last {
+            p.lead_ins.len() - 1
+        } else {
+            1.min(p.lead_ins.len() - 1)
+        };
+        let lead = if paragraphs.len() == 1 { "" } else { p.lead_ins[at] };
+        body.push(format!("{lead} {}", sents.join(" ")).trim().to_string());
     }
     body.push(closing);
 
@@ -260,8 +292,8 @@ mod tests {
 
     #[test]
     fn subjects_shrink_to_fit() {
-        let s = fit_subject("Last chance: {title}", "The Very Long Winter Jacket Collection Of The Year", "x", 30);
-        assert_eq!(s.as_deref(), Some("Last chance: The Very Long"));
+        let s = fit_subject("Take a look: {title}", "The Very Long Winter Jacket Collection Of The Year", "x", 30);
+        assert_eq!(s.as_deref(), Some("Take a look: The Very Long"));
         assert!(fit_subject("A long fixed pattern of text {title}", "Title", "x", 10).is_none());
     }
 }

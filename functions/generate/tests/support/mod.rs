@@ -113,6 +113,7 @@ pub async fn fixture_with(ctx: &Ctx, run_id: &str, cfg: CampaignConfig, hits: Ve
         rejected: 0,
         segments: vec![profile(SEGMENT, 4.6), profile(EMPTY_SEGMENT, 1.4)],
         member_parts: vec![keys.members(0).to_string()],
+        columns: None,
     };
     store.put_json(&keys.segments(), &segments).await.unwrap();
     let retrieval = RetrievalDoc {

@@ -144,6 +144,7 @@ pub fn segments_doc() -> SegmentsDoc {
             profile(SEGMENTS[2], 250, 0.25),
         ],
         member_parts: vec![keys().members(0).to_string()],
+        columns: None,
     }
 }
 
@@ -513,6 +514,7 @@ pub async fn campaign_run(store: &dyn Store) {
             .into_iter()
             .map(|(id, arm)| (id.to_string(), template(id, arm)))
             .collect(),
+        merge_defaults: Default::default(),
     };
     store.put_json(&k.templates(), &templates).await.unwrap();
 

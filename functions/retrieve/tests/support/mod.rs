@@ -99,6 +99,7 @@ pub async fn fixture_with(
         rejected: 0,
         segments: profiles,
         member_parts: vec![],
+        columns: None,
     };
     store.put_json(&keys.segments(), &segments).await.expect("segments.json");
     Fixture { ctx: Ctx::new(store.clone()), store, run }
