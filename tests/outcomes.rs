@@ -170,3 +170,46 @@ async fn events_outside_the_send_window_are_not_counted() {
     let rejected = String::from_utf8(store.get(&k.ingest_rejected()).await.unwrap().to_vec()).unwrap();
     assert_eq!(rejected.lines().filter(|l| l.contains("window")).count(), 20, "{rejected}");
 }
+
+/// The report and `cpo analyze` say which outcomes were analysed and the long-run lift against the global
+/// holdout: "not measurable yet" while only simulated outcomes exist (held-out customers get no email, so no
+/// email export covers them), measured once an orders export covers every customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_shows_the_outcomes_source_and_the_holdout_lift() {
+    let s = Scratch::new();
+    let store = s.store();
+    let yaml = cpo_common::bundled::campaign_yaml().replace("holdout: 0.0", "holdout: 0.2");
+    store.put(&cpo_common::keys::Key::new("campaigns/weekly.yaml").unwrap(), yaml.into()).await.unwrap();
+    let input = s.customers(N, 3);
+    cpo::cmd::run::run(run_args(&s.store_url(), &input, true)).await.expect("cpo run");
+    let run_id = only_run(&store).await;
+    let k = keys(&run_id);
+    let md = || async { String::from_utf8(store.get(&k.report("report.md")).await.unwrap().to_vec()).unwrap() };
+    let report = md().await;
+    assert!(report.contains("Outcomes analysed: **simulated**"), "{report}");
+    assert!(report.contains("### Long-run lift against the holdout"), "{report}");
+    assert!(report.contains("Not measurable yet:"), "{report}");
+
+    // An orders export: conversions of every customer, held out or not (8% treated, 4% held out).
+    let date = send_date(&store, &k).await;
+    let a = assigned(&store, &k).await;
+    assert!(a.iter().any(|(_, arm)| arm == "holdout"), "the campaign holds customers out");
+    let mut csv = String::from("customer_id,event,timestamp\n");
+    for (i, (id, arm)) in a.iter().enumerate() {
+        let every = if arm == "holdout" { 25 } else { 12 };
+        if i % every == 0 {
+            csv.push_str(&format!("{id},convert,{date}T12:00:00Z\n"));
+        }
+    }
+    let r = analyze(&s, &run_id, write(&s, "orders", "orders.csv", &csv)).await;
+    assert!(succeeded(&r), "{r:?}");
+    let analysis = json(&store, &k.analysis()).await;
+    assert_eq!(analysis["outcomes_source"], "real");
+    assert_eq!(analysis["holdout_lift"]["status"], "measured", "{}", analysis["holdout_lift"]);
+    let report = md().await;
+    assert!(report.contains("Outcomes analysed: **real**"), "{report}");
+    assert!(report.contains("for the") && report.contains("held-out customers, who get no email"), "{report}");
+    assert!(!report.contains("Not measurable yet:"), "{report}");
+    let table = cpo_experiment::table(&serde_json::from_value(analysis).unwrap());
+    assert!(table.contains("outcomes: real") && table.contains("holdout lift (convert):"), "{table}");
+}

@@ -156,11 +156,19 @@ pub enum OutcomesSource {
     None,
 }
 
+/// Whether the long-run lift against the holdout could be measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldoutLiftStatus {
+    Measured,
+    /// With `reason`: no holdout, simulated outcomes, or no conversions of held-out customers yet.
+    NotMeasurableYet,
+}
+
 /// Long-run lift of the campaign against the global holdout, on conversions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HoldoutLift {
-    /// `measured`, or `not_measurable_yet` with `reason`.
-    pub status: String,
+    pub status: HoldoutLiftStatus,
     pub reason: Option<String>,
     pub metric: String,
     pub treated_n: u64,

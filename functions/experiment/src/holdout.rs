@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use cpo_common::model::experiment::{HoldoutLift, OutcomesSource};
+use cpo_common::model::experiment::{HoldoutLift, HoldoutLiftStatus, OutcomesSource};
 use cpo_common::stats;
 
 use crate::analyze::Cell;
@@ -27,7 +27,7 @@ pub fn lift(overall: &BTreeMap<String, Cell>, source: OutcomesSource, alpha: f64
     let held = overall.get(HOLDOUT).cloned().unwrap_or_default();
     let (kt, nt, kh, nh) = (treated.successes[CONVERT], treated.n, held.successes[CONVERT], held.n);
     let mut out = HoldoutLift {
-        status: "not_measurable_yet".into(),
+        status: HoldoutLiftStatus::NotMeasurableYet,
         reason: None,
         metric: "convert".into(),
         treated_n: nt,
@@ -60,7 +60,7 @@ pub fn lift(overall: &BTreeMap<String, Cell>, source: OutcomesSource, alpha: f64
         out.reason = Some(why.into());
         return out;
     }
-    out.status = "measured".into();
+    out.status = HoldoutLiftStatus::Measured;
     // Holdout is the baseline (the "control" of these helpers), treated the comparison.
     let test = stats::two_proportion_test(kh, nh, kt, nt, false);
     let dci = stats::newcombe_diff(kh, nh, kt, nt, alpha);
@@ -90,14 +90,14 @@ mod tests {
     #[test]
     fn measured_only_when_real_outcomes_cover_the_holdout() {
         let l = lift(&cells(10), OutcomesSource::Real, 0.05);
-        assert_eq!(l.status, "measured");
+        assert_eq!(l.status, HoldoutLiftStatus::Measured);
         assert_eq!((l.treated_n, l.treated_conversions, l.holdout_n, l.holdout_conversions), (8000, 280, 1000, 10));
         let want = (280.0 / 8000.0) / (10.0 / 1000.0) - 1.0;
         assert!((l.lift.unwrap() - want).abs() < 1e-9, "{l:?}");
         assert!(l.p_value.unwrap() < 0.001 && l.lift_ci_low.unwrap() > 0.0, "{l:?}");
         for (c, src) in [(0, OutcomesSource::Real), (10, OutcomesSource::Simulated)] {
             let l = lift(&cells(c), src, 0.05);
-            assert_eq!(l.status, "not_measurable_yet");
+            assert_eq!(l.status, HoldoutLiftStatus::NotMeasurableYet);
             assert!(l.reason.is_some() && l.lift.is_none(), "{l:?}");
         }
         let mut none = cells(10);

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use cpo_common::model::experiment::{AnalysisDoc, ResultRow};
+use cpo_common::model::experiment::{AnalysisDoc, HoldoutLiftStatus, OutcomesSource, ResultRow};
 
 fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
@@ -52,6 +52,30 @@ pub fn table(doc: &AnalysisDoc) -> String {
         let _ = writeln!(out, "  - {r}");
     }
     let _ = writeln!(out, "SRM: p = {}{}", p(doc.srm_p_value), if doc.srm_flag { "  MISMATCH" } else { "" });
+    let source = match doc.outcomes_source {
+        OutcomesSource::Real => "real (simulated files, if any, set aside)",
+        OutcomesSource::Simulated => "simulated (no real outcomes file accepted yet)",
+        OutcomesSource::None => "none accepted yet",
+    };
+    let _ = writeln!(out, "outcomes: {source}");
+    if let Some(h) = &doc.holdout_lift {
+        match h.status {
+            HoldoutLiftStatus::Measured => {
+                let _ = writeln!(
+                    out,
+                    "holdout lift ({}): {} treated vs {} held out, {} relative, p = {}",
+                    h.metric,
+                    opt(h.treated_rate, pct),
+                    opt(h.holdout_rate, pct),
+                    opt(h.lift, |l| format!("{:+.1}%", l * 100.0)),
+                    opt(h.p_value, p),
+                );
+            }
+            HoldoutLiftStatus::NotMeasurableYet => {
+                let _ = writeln!(out, "holdout lift: not measurable yet: {}", h.reason.as_deref().unwrap_or("-"));
+            }
+        }
+    }
     let header = format!(
         "  {:<14} {:<12} {:>9} {:>9} {:>8}  {:<18} {:>8} {:>8} {:>8} {:>7}",
         "arm", "metric", "n", "events", "rate", "95% CI", "lift", "p", "p_adj", "P(better)"

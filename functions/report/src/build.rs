@@ -411,6 +411,8 @@ fn experiment_view(a: &AnalysisDoc, arm_names: &[String], segment_order: &[&str]
         silent_metrics,
         guardrails: a.guardrails.clone(),
         explain: a.explain.clone(),
+        outcomes_source: a.outcomes_source,
+        holdout_lift: a.holdout_lift.clone(),
         overall,
         by_segment,
         extra,

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use cpo_common::model::experiment::{Decision, Explain, GuardrailCheck, Metric, ResultRow};
+use cpo_common::model::experiment::{
+    Decision, Explain, GuardrailCheck, HoldoutLift, Metric, OutcomesSource, ResultRow,
+};
 use cpo_common::model::variant::Usage;
 use serde::{Deserialize, Serialize};
 
@@ -198,6 +200,10 @@ pub struct ExperimentView {
     pub guardrails: Vec<GuardrailCheck>,
     /// Rate and lift by customer attribute (aggregates of groups; from the analysis).
     pub explain: Option<Explain>,
+    /// Which outcomes the analysis used (real files whenever the run has any).
+    pub outcomes_source: OutcomesSource,
+    /// Everyone the campaign could send to against the global holdout, on conversions.
+    pub holdout_lift: Option<HoldoutLift>,
     /// Overall rows (segment = null) of the metrics with events, ordered by metric then arm.
     pub overall: Vec<ResultRow>,
     pub by_segment: Vec<SegmentResults>,
