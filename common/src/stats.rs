@@ -151,6 +151,31 @@ pub fn lift_ci(k_control: u64, n_control: u64, k_arm: u64, n_arm: u64, alpha: f6
     Some(Interval { low: (log_rr - z * se).exp() - 1.0, high: (log_rr + z * se).exp() - 1.0 })
 }
 
+/// An arm against its baseline as the result tables show it: difference (Newcombe CI), relative lift (Katz
+/// CI) and the two-proportion test's p-value. One place, so the experiment's results, the holdout lift and the
+/// explainability groups cannot drift apart in how they compare.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub diff: Option<f64>,
+    pub diff_ci: Option<Interval>,
+    pub lift: Option<f64>,
+    pub lift_ci: Option<Interval>,
+    pub p_value: Option<f64>,
+}
+
+/// [`Comparison`] of `arm` against `baseline` (each `(successes, n)`).
+pub fn compare(baseline: (u64, u64), arm: (u64, u64), continuity_correction: bool, alpha: f64) -> Comparison {
+    let ((kc, nc), (k, n)) = (baseline, arm);
+    let test = two_proportion_test(kc, nc, k, n, continuity_correction);
+    Comparison {
+        diff: test.map(|t| t.diff),
+        diff_ci: newcombe_diff(kc, nc, k, n, alpha),
+        lift: lift(kc, nc, k, n),
+        lift_ci: lift_ci(kc, nc, k, n, alpha),
+        p_value: test.map(|t| t.p_value),
+    }
+}
+
 /// Holm step-down adjusted p-values (statsmodels `multipletests(method="holm")`), in input order.
 pub fn holm(p: &[f64]) -> Vec<f64> {
     let m = p.len();

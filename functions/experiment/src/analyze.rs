@@ -306,16 +306,14 @@ fn compare(row: &mut ResultRow, kc: u64, nc: u64, cfg: &Experiment) {
     if kc + k == 0 {
         return;
     }
-    let test = stats::two_proportion_test(kc, nc, k, n, cfg.continuity_correction);
-    let dci = stats::newcombe_diff(kc, nc, k, n, cfg.alpha);
-    let lci = stats::lift_ci(kc, nc, k, n, cfg.alpha);
-    row.diff = test.map(|t| t.diff);
-    row.diff_ci_low = dci.map(|i| i.low);
-    row.diff_ci_high = dci.map(|i| i.high);
-    row.lift = stats::lift(kc, nc, k, n);
-    row.lift_ci_low = lci.map(|i| i.low);
-    row.lift_ci_high = lci.map(|i| i.high);
-    row.p_value = test.map(|t| t.p_value);
+    let c = stats::compare((kc, nc), (k, n), cfg.continuity_correction, cfg.alpha);
+    row.diff = c.diff;
+    row.diff_ci_low = c.diff_ci.map(|i| i.low);
+    row.diff_ci_high = c.diff_ci.map(|i| i.high);
+    row.lift = c.lift;
+    row.lift_ci_low = c.lift_ci.map(|i| i.low);
+    row.lift_ci_high = c.lift_ci.map(|i| i.high);
+    row.p_value = c.p_value;
     let bayes = if row.metric.higher_is_better() {
         stats::beta_compare(kc, nc, k, n)
     } else {

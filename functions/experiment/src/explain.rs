@@ -288,13 +288,12 @@ fn build(
             };
             if let Some((nc, kc)) = control.filter(|_| arm != CONTROL) {
                 if nc > 0 && kc + k > 0 {
-                    let test = stats::two_proportion_test(kc, nc, k, n, cfg.continuity_correction);
-                    let dci = stats::newcombe_diff(kc, nc, k, n, cfg.alpha);
-                    row.diff = test.map(|t| t.diff);
-                    row.p_value = test.map(|t| t.p_value);
-                    row.diff_ci_low = dci.map(|i| i.low);
-                    row.diff_ci_high = dci.map(|i| i.high);
-                    row.lift = stats::lift(kc, nc, k, n);
+                    let c = stats::compare((kc, nc), (k, n), cfg.continuity_correction, cfg.alpha);
+                    row.diff = c.diff;
+                    row.p_value = c.p_value;
+                    row.diff_ci_low = c.diff_ci.map(|i| i.low);
+                    row.diff_ci_high = c.diff_ci.map(|i| i.high);
+                    row.lift = c.lift;
                 }
             }
             rows.push(row);

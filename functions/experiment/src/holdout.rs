@@ -62,16 +62,14 @@ pub fn lift(overall: &BTreeMap<String, Cell>, source: OutcomesSource, alpha: f64
     }
     out.status = HoldoutLiftStatus::Measured;
     // Holdout is the baseline (the "control" of these helpers), treated the comparison.
-    let test = stats::two_proportion_test(kh, nh, kt, nt, false);
-    let dci = stats::newcombe_diff(kh, nh, kt, nt, alpha);
-    let lci = stats::lift_ci(kh, nh, kt, nt, alpha);
-    out.lift = stats::lift(kh, nh, kt, nt);
-    out.lift_ci_low = lci.map(|i| i.low);
-    out.lift_ci_high = lci.map(|i| i.high);
-    out.diff = test.map(|t| t.diff);
-    out.diff_ci_low = dci.map(|i| i.low);
-    out.diff_ci_high = dci.map(|i| i.high);
-    out.p_value = test.map(|t| t.p_value);
+    let c = stats::compare((kh, nh), (kt, nt), false, alpha);
+    out.lift = c.lift;
+    out.lift_ci_low = c.lift_ci.map(|i| i.low);
+    out.lift_ci_high = c.lift_ci.map(|i| i.high);
+    out.diff = c.diff;
+    out.diff_ci_low = c.diff_ci.map(|i| i.low);
+    out.diff_ci_high = c.diff_ci.map(|i| i.high);
+    out.p_value = c.p_value;
     out
 }
 
