@@ -257,7 +257,7 @@ mod tests {
 
     /// Remembers what it was asked to start.
     #[derive(Default)]
-    struct Recording(std::sync::Mutex<Vec<Start>>);
+    pub(super) struct Recording(pub(super) std::sync::Mutex<Vec<Start>>);
 
     #[async_trait]
     impl Starter for Recording {
@@ -308,20 +308,10 @@ mod tests {
 
 #[cfg(test)]
 mod weekly_dates {
+    use super::tests::Recording;
     use super::*;
     use crate::handler::{handle_value, Deps};
     use std::sync::Arc;
-
-    #[derive(Default)]
-    struct Recording(std::sync::Mutex<Vec<Start>>);
-
-    #[async_trait]
-    impl Starter for Recording {
-        async fn start(&self, start: &Start) -> Result<Started, StepError> {
-            self.0.lock().map_err(|e| StepError::internal(e.to_string()))?.push(start.clone());
-            Ok(Started::Started)
-        }
-    }
 
     /// Weekly fires on an unchanged customers file are different weeks: each is its own run, dated by the fire
     /// time (EventBridge Scheduler's `<aws.scheduler.scheduled-time>`, or an EventBridge rule's `time`).
