@@ -38,6 +38,17 @@ test-deps: ## install (cached) and start what the tests need: Azurite, moto (S3 
 nextest:
 	@rc=0; $(CARGO) nextest run --workspace --no-fail-fast || rc=$$?; scripts/emulators.sh stop || true; exit $$rc
 
+.PHONY: test-llm
+# The pipeline on a real llama.cpp server (docs/generate.md "Local model"). It runs the ignored test of the build
+# `make test` made (same command and features, so nothing is compiled again) and stops only a server it started.
+test-llm: ## the pipeline on a real llama.cpp server (llama-cpp-python built once and cached); run after `make test`
+	@started=0; \
+	if ! scripts/llama.sh running; then scripts/llama.sh start || exit 1; started=1; fi; \
+	eval "$$(scripts/llama.sh env)"; rc=0; \
+	$(CARGO) nextest run --workspace --no-fail-fast --run-ignored only -E 'binary_id(cpo-e2e::llm)' --no-capture \
+		|| rc=$$?; \
+	if [ $$started = 1 ]; then scripts/llama.sh stop || true; fi; exit $$rc
+
 .PHONY: lint-infra package deploy
 lint-infra: ## SAM → CloudFormation, cfn-lint (0 errors/warnings), asl-validator; and prove broken copies fail
 	scripts/lint-infra.sh

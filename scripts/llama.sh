@@ -7,6 +7,7 @@
 #   scripts/llama.sh start     install, then start the server and wait until it listens; writes the env file
 #   scripts/llama.sh env       print the env file (`eval "$(scripts/llama.sh env)"` sets CPO_LLAMA_URL/MODEL)
 #   scripts/llama.sh stop      stop the server (by the pid this script recorded)
+#   scripts/llama.sh running   exit 0 when the server this script started is up (so callers stop only their own)
 #
 # Everything slow is cached under ${CPO_CACHE:-$HOME/.cache/cpo} (outside the clone, kept by CI): the compiled
 # llama-cpp-python wheel (wheels-llama/), the venv (venv-llama-<version>/) and the model (models/). A cold install
@@ -136,6 +137,7 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     install) install_server; install_model ;;
+    running) running ;;
     env) [[ -f "$ENV_FILE" ]] || die "no $ENV_FILE: run 'scripts/llama.sh start' first"; cat "$ENV_FILE" ;;
-    *) echo "usage: $0 start|stop|env|install" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|env|install|running" >&2; exit 2 ;;
 esac
