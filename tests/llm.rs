@@ -11,19 +11,29 @@ use cpo_common::store::StoreExt;
 use cpo_e2e::*;
 use serde_json::{json, Value};
 
-/// The bundled campaign with `extra` YAML lines appended at the top level (later keys are not allowed to
-/// repeat, so `extra` only adds keys the bundled file leaves out or replaces whole blocks by name).
+/// The bundled campaign with whole top-level blocks replaced by name (`key:` and its indented lines), or added
+/// at the end when the bundled file has no such key.
 fn campaign(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
     let mut text = cpo_common::bundled::campaign_yaml().to_string();
-    for (key, line) in replace {
-        let start = text.find(&format!("\n{key}:")).map(|i| i + 1);
+    for (key, block) in replace {
+        let head = format!("{key}:");
+        let start = if text.starts_with(&head) { Some(0) } else { text.find(&format!("\n{head}")).map(|i| i + 1) };
         match start {
             Some(s) => {
-                let end = text[s..].find('\n').map(|e| s + e).unwrap_or(text.len());
-                text.replace_range(s..end, line);
+                // The block ends at the next line that starts at column 0 (another key or a comment).
+                let mut end = text.len();
+                let mut at = text[s..].find('\n').map(|e| s + e + 1).unwrap_or(text.len());
+                while at < text.len() {
+                    if !text[at..].starts_with([' ', '\t', '\n']) {
+                        end = at;
+                        break;
+                    }
+                    at = text[at..].find('\n').map(|e| at + e + 1).unwrap_or(text.len());
+                }
+                text.replace_range(s..end, &format!("{block}\n"));
             }
             None => {
-                text.push_str(line);
+                text.push_str(block);
                 text.push('\n');
             }
         }
