@@ -7,6 +7,7 @@
 pub mod bundled;
 pub mod canonical;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod http;
 pub mod keys;

@@ -3,9 +3,7 @@
 //! the same `run_id` from the same inputs.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::bundled;
 use crate::config::CampaignConfig;
@@ -203,13 +201,8 @@ pub async fn prepare_reported(
         }
     }
     let version = if is_local(store) {
-        // Streamed: a multi-GiB input is hashed in bounded memory.
-        let mut chunks = store.get_stream(input_key).await?;
-        let mut h = Sha256::new();
-        while let Some(chunk) = chunks.next().await {
-            h.update(chunk?);
-        }
-        hex::encode(h.finalize())
+        // Hashed once per object version, then recalled (a multi-GiB input is hashed in bounded memory).
+        crate::digest::of_object(store, input_key, &meta).await?
     } else {
         meta.etag.clone().unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp()))
     };

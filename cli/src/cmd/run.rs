@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
+use cpo_common::digest;
 use cpo_common::keys::{self, sha256_hex, Key};
 use cpo_common::store::{ByteStream, DynStore, StoreError};
 use cpo_common::{CampaignConfig, Ctx};
@@ -205,9 +206,10 @@ async fn put_content(store: &DynStore, dir: &Path) -> anyhow::Result<Key> {
 /// a key and nothing is overwritten, while an identical file maps to the object already there — its date,
 /// and so the run id, stay the same.
 async fn put_input(store: &DynStore, campaign: &str, input: &Path) -> anyhow::Result<Key> {
-    let size = std::fs::metadata(input).with_context(|| format!("cannot read input file {}", input.display()))?.len();
+    let meta = std::fs::metadata(input).with_context(|| format!("cannot read input file {}", input.display()))?;
+    let size = meta.len();
     anyhow::ensure!(size > 0, "input file {} is empty", input.display());
-    let digest: String = sha256_of(file_stream(input).await?).await?.iter().map(|b| format!("{b:02x}")).collect();
+    let digest = input_digest(store, input, &meta).await?;
     let name = super::safe_file_name(input, "customers.csv");
     let key = keys::incoming_prefix(campaign)?.join(&format!("{}-{name}", &digest[..INPUT_DIGEST_HEX]))?;
     match store.head(&key).await? {
@@ -230,6 +232,40 @@ async fn put_input(store: &DynStore, campaign: &str, input: &Path) -> anyhow::Re
         store.put_large(&key, file_stream(input).await?).await?;
     }
     Ok(key)
+}
+
+/// Content SHA-256 (hex) of the local input: recalled from the store when the file's size, modification time
+/// and inode are the ones recorded with it, else hashed and recorded (`cpo_common::digest` says what that
+/// trusts), so re-running an unchanged multi-GB file costs a lookup.
+async fn input_digest(store: &DynStore, input: &Path, meta: &std::fs::Metadata) -> anyhow::Result<String> {
+    let canonical =
+        std::fs::canonicalize(input).with_context(|| format!("cannot read input file {}", input.display()))?;
+    let subject = sha256_hex(canonical.to_string_lossy().as_bytes());
+    let at = digest::file_key(&subject)?;
+    let version = local_version(meta);
+    if let Some(version) = &version {
+        if let Some(sha) = digest::recall(store.as_ref(), &at, &subject, version, meta.len()).await {
+            return Ok(sha);
+        }
+    }
+    let sha256: String = sha256_of(file_stream(input).await?).await?.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(version) = version {
+        let record = digest::Record { subject, version, size: meta.len(), sha256: sha256.clone() };
+        digest::remember(store.as_ref(), &at, &record).await;
+    }
+    Ok(sha256)
+}
+
+/// A local file's version for [`input_digest`]: modification time in nanoseconds and, on Unix, the inode (a
+/// file replaced by another one of the same size and time is still a new file). None where the file system
+/// keeps no modification time: such a file is hashed every time.
+fn local_version(meta: &std::fs::Metadata) -> Option<String> {
+    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    Some(format!("{mtime}-{inode}"))
 }
 
 /// Hex digits of the content SHA-256 in an input's key: 64 bits, no collision between a campaign's files.
@@ -266,4 +302,31 @@ async fn file_stream(path: &Path) -> anyhow::Result<ByteStream> {
         Ok((!buf.is_empty()).then(|| (buf.freeze(), file)))
     });
     Ok(chunks.map_err(move |e: std::io::Error| StoreError::Backend { key: shown.clone(), source: Box::new(e) }).boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unchanged_local_input_is_hashed_once_and_a_rewritten_one_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = cpo_common::store::open(&format!("file://{}", dir.path().join("store").display())).unwrap();
+        let input = dir.path().join("customers.csv");
+        std::fs::write(&input, "customer_id\nC1\n").unwrap();
+        let meta = std::fs::metadata(&input).unwrap();
+        assert_eq!(input_digest(&store, &input, &meta).await.unwrap(), sha256_hex(b"customer_id\nC1\n"));
+        // A planted record for this path and version is what the next run trusts: no re-hash.
+        let subject = sha256_hex(std::fs::canonicalize(&input).unwrap().to_string_lossy().as_bytes());
+        let at = digest::file_key(&subject).unwrap();
+        let mut record: digest::Record = serde_json::from_slice(&store.get(&at).await.unwrap()).unwrap();
+        record.sha256 = "ab".repeat(32);
+        store.put(&at, Bytes::from(serde_json::to_vec(&record).unwrap())).await.unwrap();
+        assert_eq!(input_digest(&store, &input, &meta).await.unwrap(), "ab".repeat(32));
+        // Rewritten with the same size: a new modification time, so hashed again.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(&input, "customer_id\nC2\n").unwrap();
+        let meta = std::fs::metadata(&input).unwrap();
+        assert_eq!(input_digest(&store, &input, &meta).await.unwrap(), sha256_hex(b"customer_id\nC2\n"));
+    }
 }
