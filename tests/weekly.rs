@@ -352,8 +352,10 @@ fn thompson_yaml() -> String {
     let text = cpo_common::bundled::campaign_yaml();
     let sim = "simulation: {seed: 7, lifts: {urgent: 0.10, informational: 0.05, friendly: 0.15}}";
     assert!(text.contains(sim), "the bundled campaign's simulation line moved");
+    let fixed = "allocation: {mode: fixed,";
+    assert!(text.contains(fixed), "the bundled campaign's allocation line moved");
     text.replace(sim, "simulation: {seed: 7, lifts: {urgent: 0.0, informational: 0.0, friendly: 1.0}}")
-        + "\nallocation: {mode: thompson, control_share: 0.25, floor: 0.05, decay: 0.8}\n"
+        .replace(fixed, "allocation: {mode: thompson,")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
