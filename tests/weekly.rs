@@ -14,7 +14,7 @@ use bytes::Bytes;
 use cpo::local::LocalStarter;
 use cpo_common::keys::{Key, RunKeys};
 use cpo_common::store::emulators::{unique_prefix, EmulatorEnv};
-use cpo_common::store::DynStore;
+use cpo_common::store::{DynStore, StoreExt};
 use cpo_common::Ctx;
 use cpo_e2e::*;
 use cpo_trigger::handler::{handle_value, Deps};
@@ -343,4 +343,158 @@ async fn three_scheduled_weeks_through_the_trigger_on_moto() {
     }
     let d = Trigger { store, deps, starter, bucket: env.s3_bucket.clone(), prefix };
     three_weeks(&d, "moto s3").await;
+}
+
+// ------------------------------------------------------------------------- thompson allocation over weeks
+
+/// The bundled campaign in thompson mode, with `friendly` clearly the best tone (simulated opens doubled).
+fn thompson_yaml() -> String {
+    let text = cpo_common::bundled::campaign_yaml();
+    let sim = "simulation: {seed: 7, lifts: {urgent: 0.10, informational: 0.05, friendly: 0.15}}";
+    assert!(text.contains(sim), "the bundled campaign's simulation line moved");
+    let fixed = "allocation: {mode: fixed,";
+    assert!(text.contains(fixed), "the bundled campaign's allocation line moved");
+    text.replace(sim, "simulation: {seed: 7, lifts: {urgent: 0.0, informational: 0.0, friendly: 1.0}}")
+        .replace(fixed, "allocation: {mode: thompson,")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thompson_weeks_move_share_to_the_clearly_better_tone() {
+    const DATES: [&str; 4] = ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"];
+    let s = Scratch::new();
+    let customers = s.customers(6000, 5);
+    let file = s.path("weekly.yaml");
+    std::fs::write(&file, thompson_yaml()).unwrap();
+    let store = s.store();
+    let mut friendly_share = Vec::new();
+    for date in DATES {
+        let mut args = run_args(&s.store_url(), &customers, true);
+        args.campaign = file.display().to_string();
+        args.as_of = Some(date.parse().unwrap());
+        cpo::cmd::run::run(args).await.expect("cpo run");
+        let run_id = run_of(&store, "weekly", date).await;
+        let keys = RunKeys::new(&run_id).unwrap();
+        let w: Value = store.get_json(&keys.prefix().join("weights.json").unwrap()).await.unwrap();
+        assert_eq!(w["mode"], "thompson");
+        let segs = w["segments"].as_object().unwrap();
+        for (seg, arms) in segs {
+            assert!((arms["control"].as_f64().unwrap() - 0.25).abs() < 1e-12, "{date} {seg}: {arms}");
+            for (arm, x) in arms.as_object().unwrap() {
+                assert!(x.as_f64().unwrap() >= 0.05 - 1e-12, "{date} {seg} {arm} below the floor: {arms}");
+            }
+        }
+        // The weights in force were tested for SRM and match the assignment.
+        let analysis: Value = store.get_json(&keys.analysis()).await.unwrap();
+        assert_eq!(analysis["srm_flag"], false, "{date}: {}", analysis["srm_p_value"]);
+        assert_eq!(analysis["extra"]["weights_in_force"], w["segments"]);
+        // friendly's share of everyone assigned this week.
+        let arms: Value = store.get_json(&keys.step("assign")).await.unwrap();
+        let arms = &arms["output"]["counts"]["arms"];
+        let total: f64 = arms.as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        friendly_share.push(arms["friendly"].as_f64().unwrap() / total);
+    }
+    println!("friendly share by week: {friendly_share:?}");
+    assert!((friendly_share[0] - 0.25).abs() < 0.03, "week 1 splits equally: {friendly_share:?}");
+    assert!(friendly_share[2] > 0.45 && friendly_share[3] > 0.5, "friendly gains share: {friendly_share:?}");
+
+    // The campaign across weeks.
+    let args = cpo::cmd::campaign::Args {
+        command: cpo::cmd::campaign::Command::Report(cpo::cmd::campaign::ReportArgs {
+            campaign: "weekly".into(),
+            store: s.store_url(),
+            json: false,
+        }),
+    };
+    cpo::cmd::campaign::run(args).await.expect("cpo campaign report");
+    let doc: cpo_common::model::weeks::CampaignWeeksDoc =
+        store.get_json(&Key::new("campaigns/weekly/report/report.json").unwrap()).await.unwrap();
+    assert_eq!(doc.weeks.len(), 4);
+    let big: Vec<_> = doc.segments.iter().filter(|s| s.weeks.iter().all(|w| !w.arms.is_empty())).collect();
+    assert!(!big.is_empty());
+    let best_friendly = big.iter().filter(|s| s.best.as_ref().is_some_and(|b| b.arm == "friendly")).count();
+    assert!(best_friendly * 2 > big.len(), "friendly is the best arm in most segments");
+    let (actual, fixed): (u64, f64) = doc
+        .segments
+        .iter()
+        .filter_map(|s| s.cumulative.last())
+        .fold((0, 0.0), |(a, f), c| (a + c.actual, f + c.fixed_split));
+    println!("cumulative clicks: {actual} with thompson vs {fixed:.1} estimated for the fixed split");
+    assert!(actual as f64 > fixed, "thompson earned more than the fixed split: {actual} vs {fixed}");
+    for s in &doc.segments {
+        assert!(s.weeks.iter().all(|w| w.weights.get("control").is_some_and(|c| (c - 0.25).abs() < 1e-12)));
+    }
+    let html = store.get(&Key::new("campaigns/weekly/report/index.html").unwrap()).await.unwrap();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    assert!(html.contains("Weights in force by week") && html.contains("chance of being best"));
+}
+
+/// Real outcomes of a run where `friendly` is clearly best: a click for 12% of its recipients, 3% of the other
+/// tones', 2% of the control's (a deterministic hash of the customer decides who).
+async fn clicks_csv(store: &DynStore, run_id: &str, date: &str) -> String {
+    let mut csv = String::from("customer_id,event,timestamp\n");
+    for l in lines(store, &keys(run_id).assignments_prefix()).await {
+        let a: Value = serde_json::from_str(&l).unwrap();
+        let (id, arm) = (a["customer_id"].as_str().unwrap(), a["arm"].as_str().unwrap());
+        if arm == "holdout" {
+            continue;
+        }
+        csv.push_str(&format!("{id},delivered,{date}T09:00:00Z\n"));
+        // FNV-1a of run and customer: who clicks changes every week.
+        let h = format!("{run_id}{id}")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+        let pct = (h % 100) as u8;
+        let rate = match arm {
+            "friendly" => 12,
+            "control" => 2,
+            _ => 3,
+        };
+        if pct < rate {
+            csv.push_str(&format!("{id},click,{date}T12:00:00Z\n"));
+        }
+    }
+    csv
+}
+
+/// Thompson allocation from the Lambda entry points: weekly schedule fires through the trigger's handler, real
+/// outcomes dropped as "Object Created" events, every step through the state machines on moto's S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thompson_weeks_through_the_trigger_on_moto() {
+    const DATES: [&str; 3] = ["2026-11-02", "2026-11-09", "2026-11-16"];
+    let env = EmulatorEnv::require();
+    let prefix = unique_prefix("thompson");
+    let store = cpo_common::store::open(&env.s3_url(&prefix)).unwrap();
+    let starter = Arc::new(LocalStarter::new(Ctx::new(store.clone()), None).with_time_scale(0.0));
+    let deps = Deps::for_store(store.clone(), starter.clone() as Arc<dyn Starter>, None).unwrap();
+    for (key, body) in [
+        ("campaigns/weekly.yaml", thompson_yaml().into_bytes()),
+        ("incoming/weekly/customers.csv", cpo_segment::synth::customers_csv(4000, 9)),
+    ] {
+        store.put(&Key::new(key).unwrap(), Bytes::from(body)).await.unwrap();
+    }
+    let d = Trigger { store: store.clone(), deps, starter, bucket: env.s3_bucket.clone(), prefix };
+    let mut friendly = Vec::new();
+    for date in DATES {
+        let run_id = d.run("weekly", date).await;
+        let w: Value = store.get_json(&keys(&run_id).prefix().join("weights.json").unwrap()).await.unwrap();
+        assert_eq!(w["mode"], "thompson");
+        let mean = |arm: &str| {
+            let segs = w["segments"].as_object().unwrap();
+            segs.values().map(|s| s[arm].as_f64().unwrap_or(0.0)).sum::<f64>() / segs.len() as f64
+        };
+        assert!((mean("control") - 0.25).abs() < 1e-12, "{w}");
+        friendly.push(mean("friendly"));
+        let entry: Value =
+            store.get_json(&Key::new(format!("campaigns/weekly/ledger/{run_id}.json")).unwrap()).await.unwrap();
+        assert_eq!(entry["mode"], "thompson");
+        assert_eq!(entry["weights"], w["segments"]);
+        let csv = clicks_csv(&store, &run_id, date).await;
+        d.outcomes(&run_id, "clicks.csv", csv).await;
+        let analysis: Value = store.get_json(&keys(&run_id).analysis()).await.unwrap();
+        assert_eq!(analysis["outcomes_source"], "real");
+        assert_eq!(analysis["srm_flag"], false, "{date}: {}", analysis["srm_p_value"]);
+    }
+    println!("friendly mean weight by week (trigger, moto): {friendly:?}");
+    assert!((friendly[0] - 0.25).abs() < 1e-12, "{friendly:?}");
+    assert!(friendly[2] > 0.4, "friendly gains share: {friendly:?}");
 }

@@ -14,6 +14,7 @@ mod manifest;
 pub mod render;
 mod summary;
 pub mod view;
+pub mod weeks;
 
 use bytes::Bytes;
 use chrono::Utc;
