@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,10 +32,17 @@ def sh(*args, **kw):
     return subprocess.run(args, check=True, **kw)
 
 
-def cpo_binary():
+def cpo_binary(tmp):
+    """This checkout's cpo, copied out of the target directory straight after the build: a target directory
+    shared with other checkouts may have its `debug/cpo` replaced by their build at any moment."""
     target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
+    # A fresh build does not copy the binary to debug/cpo again; touching the entry point makes cargo relink
+    # and copy this checkout's binary there.
+    (ROOT / "cli" / "src" / "main.rs").touch()
     sh("cargo", "build", "-q", "-p", "cpo", cwd=ROOT)
-    return str(Path(target) / "debug" / "cpo")
+    copy = Path(tmp) / "cpo"
+    shutil.copy2(Path(target) / "debug" / "cpo", copy)
+    return str(copy)
 
 
 def run_campaign(cpo, customers, campaign, tmp, label):
@@ -63,8 +71,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "docs" / "copy-review" / "sheet.md"))
     args = ap.parse_args()
-    cpo = cpo_binary()
     with tempfile.TemporaryDirectory() as tmp:
+        cpo = cpo_binary(tmp)
         customers = str(Path(tmp) / "customers.csv")
         sh(cpo, "gen", "customers", "--n", str(N_CUSTOMERS), "--seed", str(CUSTOMER_SEED), "--out", customers)
         bundled = str(ROOT / "examples" / "campaigns" / "weekly.yaml")

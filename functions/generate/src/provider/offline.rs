@@ -306,9 +306,11 @@ fn fit_subject(pattern: &str, title: &str, name: &str, max: usize) -> Option<Str
     None
 }
 
-/// Each usable document's quotable opening run of sentences, in rank order. A document stops at its first
-/// sentence that cannot be quoted, so a later sentence never appears without the one it follows; a document
-/// whose first sentence leans back, or whose text addresses a model, is skipped.
+/// Each usable document's run of quotable sentences, in rank order. Passages are read in document order
+/// (the retriever ranks them by relevance); sentences that lean back are skipped until the run starts, and
+/// the run stops at the first sentence that cannot be quoted or that leans back across a gap between
+/// passages, so a sentence never appears without the one it refers to. A document whose text addresses a
+/// model is skipped whole.
 fn runs(brief: &Brief) -> Vec<(usize, Vec<&str>)> {
     brief
         .hits
@@ -316,12 +318,31 @@ fn runs(brief: &Brief) -> Vec<(usize, Vec<&str>)> {
         .enumerate()
         .filter(|(_, h)| !h.passages.iter().any(|p| addressed_to_model(&p.text)))
         .filter_map(|(i, h)| {
-            let all: Vec<&str> = h.passages.iter().flat_map(|p| sentences(&p.text)).collect();
-            let run: Vec<&str> = all.iter().copied().take_while(|s| quotable(s)).collect();
-            match run.first() {
-                Some(first) if !leans_back(first) => Some((i, run)),
-                _ => None,
+            let mut passages: Vec<_> = h.passages.iter().collect();
+            passages.sort_by_key(|p| p.start);
+            let mut run: Vec<&str> = Vec::new();
+            let mut prev_end = None;
+            'doc: for p in passages {
+                let contiguous = prev_end.is_some_and(|e: usize| p.start <= e + 2);
+                for (k, s) in sentences(&p.text).into_iter().enumerate() {
+                    let follows = !run.is_empty() && (k > 0 || contiguous);
+                    if leans_back(s) && !follows {
+                        if run.is_empty() {
+                            continue;
+                        }
+                        break 'doc;
+                    }
+                    if !quotable(s) {
+                        if run.is_empty() {
+                            continue;
+                        }
+                        break 'doc;
+                    }
+                    run.push(s);
+                }
+                prev_end = Some(p.end);
             }
+            (!run.is_empty()).then_some((i, run))
         })
         .collect()
 }
