@@ -294,7 +294,8 @@ fn words(s: &str) -> usize {
 
 /// Shorten a title to fit a subject pattern, on a word boundary.
 fn fit_subject(pattern: &str, title: &str, name: &str, max: usize) -> Option<String> {
-    let render = |t: &str| pattern.replace("{title}", t).replace("{name}", name);
+    // A title with its own colon ("Bronze Tier: Getting Started") would give the subject two.
+    let render = |t: &str| pattern.replace("{title}", &t.replace(": ", " — ")).replace("{name}", name);
     let mut ws: Vec<&str> = title.split_whitespace().collect();
     while !ws.is_empty() {
         let s = render(&ws.join(" "));
@@ -317,6 +318,7 @@ fn runs(brief: &Brief) -> Vec<(usize, Vec<&str>)> {
         .iter()
         .enumerate()
         .filter(|(_, h)| !h.passages.iter().any(|p| addressed_to_model(&p.text)))
+        .filter(|(_, h)| !about_another_tier(brief, &h.title))
         .filter_map(|(i, h)| {
             let mut passages: Vec<_> = h.passages.iter().collect();
             passages.sort_by_key(|p| p.start);
@@ -345,6 +347,44 @@ fn runs(brief: &Brief) -> Vec<(usize, Vec<&str>)> {
             (!run.is_empty()).then_some((i, run))
         })
         .collect()
+}
+
+/// Membership tier names a document may be about.
+const TIERS: [&str; 6] = ["Bronze", "Silver", "Gold", "Platinum", "Diamond", "VIP"];
+
+/// A document titled for a tier the segment's typical customer is not in ("Gold Member Early Access" to a
+/// Silver segment) would promise benefits the reader does not have. Unknown tiers filter nothing.
+fn about_another_tier(brief: &Brief, title: &str) -> bool {
+    let Some(tier) = brief.segment.typical.get("tier") else { return false };
+    let named: Vec<&str> = TIERS.iter().copied().filter(|t| title.split_whitespace().any(|w| w == *t)).collect();
+    !named.is_empty() && !named.iter().any(|t| t.eq_ignore_ascii_case(tier.trim()))
+}
+
+/// Content words of a sentence (five letters or more) and its numbers: two sentences sharing a number and
+/// a content word, or half their content words, state the same fact ("free returns within 60 days" in two
+/// documents), and an email that says a thing twice reads as filler.
+fn fact_words(s: &str) -> (Vec<String>, Vec<String>) {
+    let tokens: Vec<String> = s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.to_lowercase().trim_end_matches('s').to_string())
+        .collect();
+    let numbers = tokens.iter().filter(|t| t.chars().all(|c| c.is_ascii_digit())).cloned().collect();
+    let content = tokens.into_iter().filter(|t| t.chars().count() >= 5).collect();
+    (content, numbers)
+}
+
+fn repeats_a_fact(s: &str, said: &[&str]) -> bool {
+    let (content, numbers) = fact_words(s);
+    said.iter().any(|other| {
+        let (oc, on) = fact_words(other);
+        let shared = content.iter().filter(|w| oc.contains(w)).count();
+        let same_number = numbers.iter().any(|n| on.contains(n));
+        // Different numbers are different facts ("layer 1" and "layer 2"), however alike the words.
+        let other_numbers = !numbers.is_empty() && !on.is_empty() && !same_number;
+        (same_number && shared >= 2)
+            || (!other_numbers && !content.is_empty() && 2 * shared >= content.len().min(oc.len()).max(1))
+    })
 }
 
 /// Most sentences taken from one document: enough to make its point, few enough to leave room for another.
@@ -379,7 +419,11 @@ pub fn compose(brief: &Brief) -> Value {
                     break 'fill;
                 }
                 let Some(s) = run.get(taken[d]) else { break };
-                if core + words(s) > max_words {
+                let said: Vec<&str> = paragraphs.iter().flat_map(|(_, sents)| sents.iter().copied()).collect();
+                // A document stops at a sentence that repeats what is already said (or does not fit): skipping
+                // it could leave the next sentence without what it refers to.
+                if core + words(s) > max_words || repeats_a_fact(s, &said) {
+                    taken[d] = run.len();
                     break;
                 }
                 core += words(s);
@@ -425,7 +469,7 @@ pub fn compose(brief: &Brief) -> Value {
         .next()
         .unwrap_or_else(|| top_title.chars().take(brief.subject_max_chars).collect());
     let preheader = match cited_titles.get(1) {
-        Some(t) => v.preheader.replace("{title}", t),
+        Some(t) => v.preheader.replace("{title}", &t.replace(": ", " — ")),
         None => v.preheader_alone.to_string(),
     };
     let category = paragraphs.first().map_or("", |(h, _)| brief.hits[*h].category.as_str());
