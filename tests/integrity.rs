@@ -14,7 +14,8 @@ use cpo_common::store::StoreExt;
 use cpo_e2e::*;
 use serde_json::Value;
 
-const HARMFUL: &str = "We will hunt you down and kill you if you do not order today.";
+// No urgency word ("today"): validation would reject the draft before safety ever judged it.
+const HARMFUL: &str = "We will hunt you down and kill you if you do not order from us again.";
 
 async fn completions(State(calls): State<Arc<AtomicUsize>>, Json(req): Json<Value>) -> Json<Value> {
     calls.fetch_add(1, Ordering::SeqCst);

