@@ -1,5 +1,5 @@
-//! Campaign configuration (DESIGN.md §6). Every field has a default so a minimal file works; unknown fields
-//! are rejected so a typo never silently falls back to a default.
+//! Campaign configuration (docs/architecture.md, "Campaign configuration"). Every field has a default so a minimal file
+//! works; unknown fields are rejected so a typo never silently falls back to a default.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ pub struct CampaignConfig {
     /// The run date; `None` → latest date in the input (aggregate files: the input's last-modified date).
     pub as_of: Option<NaiveDate>,
     pub segmentation: Segmentation,
-    /// Segment name → audiences of approved content; overrides the default map of DESIGN.md §5.
+    /// Segment name → audiences of approved content; overrides the default map (`audiences_for`).
     pub audiences: BTreeMap<String, Vec<String>>,
     pub tones: Vec<String>,
     pub control: ControlMessage,
@@ -405,7 +405,8 @@ impl CampaignConfig {
         })
     }
 
-    /// Audiences of approved content a segment may receive (configured, else DESIGN.md §5's default map).
+    /// Audiences of approved content a segment may receive (configured, else the default map of docs/architecture.md,
+    /// "Segments and content").
     pub fn audiences_for(&self, segment: &str) -> Vec<String> {
         if let Some(a) = self.audiences.get(segment) {
             return a.clone();

@@ -1,4 +1,5 @@
-//! Starting a run: from an input object to a `run_id` and `runs/<run_id>/input.json` (DESIGN.md §3).
+//! Starting a run: from an input object to a `run_id` and `runs/<run_id>/input.json` (docs/architecture.md,
+//! "Run identity").
 //! The trigger Lambda and the local `cpo run` both call [`prepare`], so local runs and cloud runs derive
 //! the same `run_id` from the same inputs.
 

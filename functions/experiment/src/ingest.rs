@@ -170,7 +170,7 @@ impl RowSink for UnknownRows {
         let known = |f: &AtomicU8| f.load(Ordering::Relaxed) & KNOWN != 0;
         if self.flags.get(&FlagKey::of(row.customer_id)).is_some_and(|f| !known(f)) {
             self.customers.insert(FlagKey::of(row.customer_id));
-            // The row as before this module streamed: the timestamp normalised to RFC 3339.
+            // The row as `ingest/unknown.jsonl` keeps it: the timestamp normalised to RFC 3339.
             let ts = events::parse_timestamp(row.timestamp).map(|t| t.to_rfc3339());
             self.out.push(Rejected {
                 file: self.file.clone(),

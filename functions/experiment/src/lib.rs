@@ -1,7 +1,7 @@
 //! `experiment`: A/B/n assignment, send list, outcomes ingestion and statistical analysis.
 //!
-//! `input.action` selects the operation (DESIGN.md §4): `assign` (campaign machine), `simulate` (demo outcomes),
-//! `ingest` and `analyze` (analysis machine).
+//! `input.action` selects the operation (docs/architecture.md, "The step contract"): `assign` (campaign machine),
+//! `simulate` (demo outcomes), `ingest` and `analyze` (analysis machine).
 
 pub mod accept;
 pub mod analyze;

@@ -1,5 +1,5 @@
-//! `segment`: RFM segmentation — a customers file (aggregate rows or transactions, CSV or JSON lines) to
-//! scored members, rejected rows and named segment profiles (DESIGN.md §5, issue 3).
+//! `segment`: RFM segmentation — a customers file (aggregate rows or transactions, CSV or JSON lines) to scored
+//! members, rejected rows and named segment profiles (docs/architecture.md, "Segments and content"; docs/segment.md).
 //!
 //! Reading order: [`layout`] decides what the file is, [`source`] streams its rows, [`rows`] validates one
 //! row, [`scan`] builds the compact [`table`], [`score`] + [`names`] + [`merge`] + [`profile`] (tied
