@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
+use crate::named::{GenerationProvider, RetrievalProvider, SafetyProvider};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -117,8 +118,7 @@ impl ControlMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Generation {
-    /// `offline`, `openai` or `azure-openai`.
-    pub provider: String,
+    pub provider: GenerationProvider,
     pub model: Option<String>,
     pub base_url: Option<String>,
     pub api_version: Option<String>,
@@ -145,7 +145,7 @@ pub struct Generation {
 #[serde(deny_unknown_fields, default)]
 pub struct Safety {
     /// Chained screeners; all must approve.
-    pub providers: Vec<String>,
+    pub providers: Vec<SafetyProvider>,
     pub policy: String,
     pub endpoint: Option<String>,
     pub api_key: Option<String>,
@@ -155,8 +155,7 @@ pub struct Safety {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Retrieval {
-    /// `local` (bundled search index) or `azure-ai-search`.
-    pub provider: String,
+    pub provider: RetrievalProvider,
     pub top_k: usize,
     pub passages_per_doc: usize,
     pub endpoint: Option<String>,
@@ -260,7 +259,7 @@ impl Default for ControlMessage {
 impl Default for Generation {
     fn default() -> Self {
         Self {
-            provider: "offline".into(),
+            provider: GenerationProvider::Offline,
             model: None,
             base_url: None,
             api_version: None,
@@ -281,7 +280,7 @@ impl Default for Generation {
 impl Default for Safety {
     fn default() -> Self {
         Self {
-            providers: vec!["offline".into()],
+            providers: vec![SafetyProvider::Offline],
             policy: "policy/safety.yaml".into(),
             endpoint: None,
             api_key: None,
@@ -292,7 +291,14 @@ impl Default for Safety {
 
 impl Default for Retrieval {
     fn default() -> Self {
-        Self { provider: "local".into(), top_k: 5, passages_per_doc: 2, endpoint: None, index: None, api_key: None }
+        Self {
+            provider: RetrievalProvider::Local,
+            top_k: 5,
+            passages_per_doc: 2,
+            endpoint: None,
+            index: None,
+            api_key: None,
+        }
     }
 }
 

@@ -3,27 +3,27 @@
 //! `input.action` selects the operation (docs/architecture.md, "The step contract"): `assign` (campaign machine),
 //! `simulate` (demo outcomes), `ingest` and `analyze` (analysis machine).
 
-pub mod accept;
+pub(crate) mod accept;
 pub mod analyze;
 pub mod assign;
 pub mod assignment_ref;
 pub mod events;
-pub mod explain;
+pub(crate) mod explain;
 pub mod flags;
 pub mod hashing;
-pub mod holdout;
+pub(crate) mod holdout;
 pub mod ingest;
 pub mod ledger;
 pub mod member;
 pub mod outcome_rows;
-pub mod parts;
+pub(crate) mod parts;
 pub mod plan;
 pub mod render;
 pub mod send;
 pub mod simulate;
 pub mod suppression;
 pub mod table;
-pub mod windows;
+pub(crate) mod windows;
 
 use cpo_common::keys::RunKeys;
 use cpo_common::model::safety::SafetyDoc;

@@ -12,7 +12,7 @@ pub mod corpus;
 pub mod eligibility;
 pub mod local;
 pub mod passages;
-pub mod query;
+pub(crate) mod query;
 pub mod retriever;
 mod step;
 

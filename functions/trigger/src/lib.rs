@@ -2,7 +2,7 @@
 //! execution name (docs/architecture.md, "Run identity"), and starts it through a [`Starter`]. The local runner uses
 //! the same [`start_for_key`] with an in-process starter, so routing is written exactly once.
 
-pub mod event;
+pub(crate) mod event;
 pub mod handler;
 pub mod sfn;
 
