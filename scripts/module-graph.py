@@ -215,12 +215,16 @@ def analyse():
 
 
 def section(drawing):
+    known = "".join(
+        f"- {crate}: {', '.join(c)} (to be removed, not added to)\n" for crate, cs in sorted(PENDING.items()) for c in cs
+    )
     return (
         f"{BEGIN}\n\n"
         "Drawn by `scripts/module-graph.py --write` from the code; `make test` fails when it is out of date or a\n"
         "cycle appears. An arrow a → b: module a names something of module b (top-level modules of each crate;\n"
         "nested modules are checked the same way but not drawn).\n\n"
-        f"{drawing}\n{END}"
+        + (f"Known cycles, tolerated until their fix lands:\n\n{known}\n" if known else "")
+        + f"{drawing}\n{END}"
     )
 
 
@@ -249,7 +253,7 @@ def main():
             )
             print(problems[-1], file=sys.stderr)
         elif not problems:
-            print("module-graph: no module cycle; docs/architecture.md's graph is current")
+            print("module-graph: no module cycle beyond the known ones; docs/architecture.md's graph is current")
     else:
         print(drawing)
     if problems:
