@@ -6,7 +6,7 @@ CPO := $(or $(CARGO_TARGET_DIR),target)/debug/cpo
 EXAMPLE_N ?= 100000
 EXAMPLE_DIR := $(or $(CARGO_TARGET_DIR),target)/example
 
-.PHONY: help build run test test-deps fmt fmt-check clippy nextest
+.PHONY: help build run test test-deps fmt fmt-check module-graph clippy nextest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,13 +19,16 @@ run: build ## run the bundled example end to end on embedded defaults (local sto
 	$(CPO) gen customers --n $(EXAMPLE_N) --seed 7 --out $(EXAMPLE_DIR)/customers.csv
 	$(CPO) run --input $(EXAMPLE_DIR)/customers.csv --simulate-outcomes
 
-test: fmt-check clippy lint-infra test-deps nextest ## everything CI checks
+test: fmt-check module-graph clippy lint-infra test-deps nextest ## everything CI checks
 
 fmt: ## format the code
 	$(CARGO) fmt --all
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+
+module-graph: ## no module cycle in any crate, and docs/architecture.md's module graph is current
+	python3 scripts/module-graph.py --check
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

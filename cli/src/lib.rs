@@ -4,8 +4,8 @@
 pub mod asl;
 pub mod cmd;
 pub mod local;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod out;
-pub mod progress;
+pub(crate) mod progress;
 pub mod summary;
 pub mod tasks;

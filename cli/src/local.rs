@@ -224,27 +224,38 @@ pub fn execution_key(run_id: &str, machine: Machine) -> anyhow::Result<Key> {
     Ok(RunKeys::new(run_id)?.prefix().join(&format!("executions/{}.json", label(machine)))?)
 }
 
+/// `runs/<run_id>/executions/<machine>.json` (fields in the order the JSON keys sort).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExecutionRecord {
+    pub cause: Option<String>,
+    pub error: Option<String>,
+    pub execution: String,
+    pub finished_at: chrono::DateTime<chrono::Utc>,
+    pub status: ExecutionStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionStatus {
+    Succeeded,
+    Failed,
+}
+
 async fn record_execution(store: &DynStore, start: &Start, result: &Result<Value, asl::Failure>) {
     let Some(run_id) = start.input.get("run_id").and_then(Value::as_str) else { return };
     let Ok(key) = execution_key(run_id, start.machine) else { return };
     let (status, error, cause) = match result {
         Ok(_) => {
-            let before: Option<Value> =
+            let before: Option<ExecutionRecord> =
                 cpo_common::store::StoreExt::get_json_opt(store.as_ref(), &key).await.ok().flatten();
-            if before.is_none_or(|b| b["status"] == "succeeded") {
+            if before.is_none_or(|b| b.status == ExecutionStatus::Succeeded) {
                 return;
             }
-            ("succeeded", None, None)
+            (ExecutionStatus::Succeeded, None, None)
         }
-        Err(f) => ("failed", Some(f.error.as_str()), Some(f.cause.as_str())),
+        Err(f) => (ExecutionStatus::Failed, Some(f.error.clone()), Some(f.cause.clone())),
     };
-    let doc = serde_json::json!({
-        "execution": start.name,
-        "status": status,
-        "error": error,
-        "cause": cause,
-        "finished_at": chrono::Utc::now(),
-    });
+    let doc = ExecutionRecord { execution: start.name.clone(), status, error, cause, finished_at: chrono::Utc::now() };
     if let Err(e) = cpo_common::store::StoreExt::put_json(store.as_ref(), &key, &doc).await {
         tracing::warn!(%key, error = %e, "cannot record how the execution ended");
     }

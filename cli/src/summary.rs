@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use cpo_common::keys::{Key, RunKeys};
 use cpo_common::model::experiment::{AnalysisDoc, Decision};
-use cpo_common::store::{DynStore, StoreExt};
+use cpo_common::store::{DynStore, StoreExt, StoreUrl};
 use serde_json::{json, Value};
 
 async fn doc(store: &DynStore, key: &Key) -> anyhow::Result<Option<Value>> {
@@ -14,12 +14,12 @@ async fn doc(store: &DynStore, key: &Key) -> anyhow::Result<Option<Value>> {
 
 /// Where an object is for a human: a file path for `file://` stores, else the store URL and key.
 pub fn location(store: &DynStore, key: &Key) -> String {
-    match store.url().strip_prefix("file://") {
-        Some(root) => {
-            let p = PathBuf::from(if root.is_empty() { "." } else { root }).join(key.as_str());
+    match StoreUrl::parse(store.url()) {
+        Ok(StoreUrl::File { root }) => {
+            let p = PathBuf::from(root).join(key.as_str());
             std::path::absolute(&p).unwrap_or(p).display().to_string()
         }
-        None => format!("{}/{}", store.url().trim_end_matches('/'), key),
+        _ => format!("{}/{}", store.url().trim_end_matches('/'), key),
     }
 }
 

@@ -17,7 +17,8 @@ fn machine_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/statemachine").join(name)
 }
 
-/// Step outputs shaped as DESIGN.md §4 says: `{"run_id", "step", "keys", "counts"}` (+ `segments`).
+/// Step outputs shaped as the step contract says (docs/architecture.md): `{"run_id", "step", "keys", "counts"}`
+/// (+ `segments`).
 fn step_output(
     resource: &str,
     input: &Value,

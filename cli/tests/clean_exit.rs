@@ -1,5 +1,5 @@
 //! The `cpo` process ends cleanly whatever happens: a failed run exits 1 with one `error:` line and no panic
-//! text (DESIGN.md §7), and a reader that stops early (`cpo run | head -1`) ends it quietly.
+//! text (docs/architecture.md, "The cpo command"), and a reader that stops early (`cpo run | head -1`) ends it quietly.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

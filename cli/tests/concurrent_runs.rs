@@ -1,5 +1,5 @@
-//! Several `cpo run` processes on one `file://` store at once (DESIGN.md §10.4 and §10.6): each reports its
-//! own run, computed from its own input, and no input overwrites another.
+//! Several `cpo run` processes on one `file://` store at once (docs/architecture.md, Integrity §4 and §7): each reports
+//! its own run, computed from its own input, and no input overwrites another.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,5 +1,5 @@
-//! Campaign configuration (DESIGN.md §6). Every field has a default so a minimal file works; unknown fields
-//! are rejected so a typo never silently falls back to a default.
+//! Campaign configuration (docs/architecture.md, "Campaign configuration"). Every field has a default so a minimal file
+//! works; unknown fields are rejected so a typo never silently falls back to a default.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
+use crate::named::{GenerationProvider, RetrievalProvider, SafetyProvider};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,7 +20,7 @@ pub struct CampaignConfig {
     /// The run date; `None` → latest date in the input (aggregate files: the input's last-modified date).
     pub as_of: Option<NaiveDate>,
     pub segmentation: Segmentation,
-    /// Segment name → audiences of approved content; overrides the default map of DESIGN.md §5.
+    /// Segment name → audiences of approved content; overrides the default map (`audiences_for`).
     pub audiences: BTreeMap<String, Vec<String>>,
     pub tones: Vec<String>,
     pub control: ControlMessage,
@@ -233,8 +234,7 @@ impl ControlMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Generation {
-    /// `offline`, `openai` or `azure-openai`.
-    pub provider: String,
+    pub provider: GenerationProvider,
     pub model: Option<String>,
     pub base_url: Option<String>,
     pub api_version: Option<String>,
@@ -261,7 +261,7 @@ pub struct Generation {
 #[serde(deny_unknown_fields, default)]
 pub struct Safety {
     /// Chained screeners; all must approve.
-    pub providers: Vec<String>,
+    pub providers: Vec<SafetyProvider>,
     pub policy: String,
     pub endpoint: Option<String>,
     pub api_key: Option<String>,
@@ -271,8 +271,7 @@ pub struct Safety {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Retrieval {
-    /// `local` (bundled search index) or `azure-ai-search`.
-    pub provider: String,
+    pub provider: RetrievalProvider,
     pub top_k: usize,
     pub passages_per_doc: usize,
     pub endpoint: Option<String>,
@@ -377,7 +376,7 @@ impl Default for ControlMessage {
 impl Default for Generation {
     fn default() -> Self {
         Self {
-            provider: "offline".into(),
+            provider: GenerationProvider::Offline,
             model: None,
             base_url: None,
             api_version: None,
@@ -398,7 +397,7 @@ impl Default for Generation {
 impl Default for Safety {
     fn default() -> Self {
         Self {
-            providers: vec!["offline".into()],
+            providers: vec![SafetyProvider::Offline],
             policy: "policy/safety.yaml".into(),
             endpoint: None,
             api_key: None,
@@ -409,7 +408,14 @@ impl Default for Safety {
 
 impl Default for Retrieval {
     fn default() -> Self {
-        Self { provider: "local".into(), top_k: 5, passages_per_doc: 2, endpoint: None, index: None, api_key: None }
+        Self {
+            provider: RetrievalProvider::Local,
+            top_k: 5,
+            passages_per_doc: 2,
+            endpoint: None,
+            index: None,
+            api_key: None,
+        }
     }
 }
 
@@ -530,7 +536,8 @@ impl CampaignConfig {
         })
     }
 
-    /// Audiences of approved content a segment may receive (configured, else DESIGN.md §5's default map).
+    /// Audiences of approved content a segment may receive (configured, else the default map of docs/architecture.md,
+    /// "Segments and content").
     pub fn audiences_for(&self, segment: &str) -> Vec<String> {
         if let Some(a) = self.audiences.get(segment) {
             return a.clone();

@@ -34,19 +34,18 @@ impl ErrorKind {
             ErrorKind::Internal => "Cpo.Internal",
         }
     }
+}
 
-    /// Inverse of [`ErrorKind::name`].
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            ErrorKind::InputInvalid,
-            ErrorKind::ProviderThrottled,
-            ErrorKind::ProviderUnavailable,
-            ErrorKind::SafetyUnavailable,
-            ErrorKind::Internal,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+/// `head`, then the message of every error in `e`'s source chain, each after `": "` (libraries often keep the
+/// useful part — an I/O or TLS failure — in a source that their own message leaves out).
+pub fn with_sources(mut head: String, e: &(dyn std::error::Error + 'static)) -> String {
+    let mut source = e.source();
+    while let Some(s) = source {
+        head.push_str(": ");
+        head.push_str(&s.to_string());
+        source = s.source();
     }
+    head
 }
 
 /// A step failure: a kind the state machine can match and a message a human can act on

@@ -1,5 +1,5 @@
-//! Storage keys: validation (keys are untrusted input) and the run layout of DESIGN.md §3, written once here
-//! so no step spells a key by hand.
+//! Storage keys: validation (keys are untrusted input) and the run layout (docs/architecture.md, "Keys and the run
+//! layout"), written once here so no step spells a key by hand.
 
 use std::fmt;
 
@@ -328,7 +328,7 @@ pub fn llm_cache(hash_hex: &str) -> Key {
     k(format!("cache/llm/{hash_hex}.json"))
 }
 
-/// What determines a run: equal parts give an equal `run_id` (DESIGN.md §3).
+/// What determines a run: equal parts give an equal `run_id` (docs/architecture.md, "Run identity").
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunIdParts<'a> {
     pub campaign: &'a str,

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lambda;
 pub mod markup;
 pub mod model;
+pub mod named;
 pub mod outcomes;
 pub mod pii;
 pub mod progress;

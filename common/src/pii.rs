@@ -26,8 +26,8 @@ pub fn hash_id_with(key: &[u8], id: &str) -> String {
     hex::encode(&mac.finalize().into_bytes()[..8])
 }
 
-/// At most this many characters of input text go into an error message or a log line (DESIGN.md §10
-/// invariant 5); customer fields go in none at all.
+/// At most this many characters of input text go into an error message or a log line (docs/architecture.md,
+/// Integrity §6); customer fields go in none at all.
 pub const MAX_INPUT_CHARS: usize = 200;
 
 /// `text` cut to at most `max` characters (on a character boundary), control characters shown as `\u{..}`

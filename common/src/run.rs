@@ -1,4 +1,5 @@
-//! Starting a run: from an input object to a `run_id` and `runs/<run_id>/input.json` (DESIGN.md §3).
+//! Starting a run: from an input object to a `run_id` and `runs/<run_id>/input.json` (docs/architecture.md,
+//! "Run identity").
 //! The trigger Lambda and the local `cpo run` both call [`prepare`], so local runs and cloud runs derive
 //! the same `run_id` from the same inputs.
 
@@ -9,7 +10,7 @@ use crate::bundled;
 use crate::config::CampaignConfig;
 use crate::error::StepError;
 use crate::keys::{self, sha256_hex, Key, RunIdParts, RunKeys};
-use crate::store::{PutOutcome, Store, StoreExt};
+use crate::store::{PutOutcome, Store, StoreExt, StoreUrl};
 
 /// The object that started a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,7 +214,7 @@ pub async fn prepare_reported(
         "generate={}:{};safety={};retrieve={}",
         config.generation.provider,
         config.generation.model.as_deref().unwrap_or("-"),
-        config.safety.providers.join("+"),
+        config.safety.providers.iter().map(|p| p.name()).collect::<Vec<_>>().join("+"),
         config.retrieval.provider,
     );
     let date = run_date(opts, &config, meta.last_modified);
@@ -251,12 +252,12 @@ pub async fn prepare_reported(
 
 /// `file://` and `mem://` stores: runs are keyed by content SHA-256 (their ETags are not content digests).
 fn is_local(store: &dyn Store) -> bool {
-    store.url().starts_with("file://") || store.url().starts_with("mem://")
+    StoreUrl::parse(store.url()).is_ok_and(|u| u.is_local())
 }
 
 /// Stores whose ETags are the ones S3 reports in its events.
 fn etags_are_s3(store: &dyn Store) -> bool {
-    store.url().starts_with("s3://")
+    matches!(StoreUrl::parse(store.url()), Ok(StoreUrl::S3 { .. }))
 }
 
 /// An ETag without quotes or weak marker: S3 events report `abc…`, HTTP headers `"abc…"`.

@@ -1,7 +1,7 @@
-//! The step contract (DESIGN.md §4): small JSON in, small JSON out, bulk data in the store. Every step records
-//! its result in `runs/<run_id>/steps/<step>.json`; a re-invoked step returns that record instead of recomputing
-//! (re-delivered events and Step Functions retries never run or bill twice) — but only while the content of
-//! everything it read is unchanged ([`Reads`]); otherwise it runs again, and so does every step downstream
+//! The step contract (docs/architecture.md, "The step contract"): small JSON in, small JSON out, bulk data in the
+//! store. Every step records its result in `runs/<run_id>/steps/<step>.json`; a re-invoked step returns that record
+//! instead of recomputing (re-delivered events and Step Functions retries never run or bill twice) — but only while the
+//! content of everything it read is unchanged ([`Reads`]); otherwise it runs again, and so does every step downstream
 //! whose own reads then change (docs/architecture.md, "Integrity").
 
 use std::collections::BTreeMap;

@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::choice::{self, Rule};
@@ -144,6 +146,128 @@ impl At {
 }
 
 type R<T> = Result<T, String>;
+
+/// Deserialize the part of the definition at `field` into a typed struct; an error names the field inside it.
+fn typed<T: DeserializeOwned>(v: &Value, at: &At, field: &str) -> R<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (field.is_empty(), inner.as_str()) {
+            (_, ".") => field.to_string(),
+            (true, p) => p.to_string(),
+            (false, p) if p.starts_with('[') => format!("{field}{p}"),
+            (false, p) => format!("{field}.{p}"),
+        };
+        at.err(&path, e.into_inner())
+    })
+}
+
+/// `Some` for a present value, `null` included, so `Option<Option<T>>` tells absent from `null`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// One element of `Retry`, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct RawRetrier {
+    error_equals: Vec<String>,
+    #[serde(rename = "Comment")]
+    _comment: Option<IgnoredAny>,
+    interval_seconds: Option<u64>,
+    max_attempts: Option<u32>,
+    backoff_rate: Option<f64>,
+    max_delay_seconds: Option<u64>,
+    jitter_strategy: Option<Jitter>,
+}
+
+/// One element of `Catch`, as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct RawCatcher {
+    error_equals: Vec<String>,
+    #[serde(rename = "Comment")]
+    _comment: Option<IgnoredAny>,
+    next: Option<String>,
+    /// Absent: `$`; `null`: the error output is discarded.
+    #[serde(default, deserialize_with = "present")]
+    result_path: Option<Option<String>>,
+}
+
+/// `ItemProcessor.ProcessorConfig`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct ProcessorConfig {
+    mode: Option<ProcessorMode>,
+    #[allow(dead_code)]
+    execution_type: Option<ExecutionType>,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+enum ProcessorMode {
+    Inline,
+    Distributed,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+enum ExecutionType {
+    Standard,
+    Express,
+}
+
+/// A Distributed Map's `ItemReader`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct RawReader {
+    resource: String,
+    parameters: Option<Value>,
+    #[serde(default)]
+    reader_config: Map<String, Value>,
+}
+
+/// `ItemReader.ReaderConfig`: checked as typed, kept as written for the runtime.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code, non_snake_case, clippy::upper_case_acronyms)]
+struct ReaderConfig {
+    InputType: Option<InputType>,
+    CSVHeaderLocation: Option<CsvHeaderLocation>,
+    CSVHeaders: Option<Vec<String>>,
+    CSVDelimiter: Option<CsvDelimiter>,
+    MaxItems: Option<u64>,
+    MaxItemsPath: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum InputType {
+    CSV,
+    JSON,
+    JSONL,
+    MANIFEST,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(dead_code)]
+enum CsvHeaderLocation {
+    FirstRow,
+    Given,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+enum CsvDelimiter {
+    Comma,
+    Pipe,
+    Semicolon,
+    Space,
+    Tab,
+}
 
 /// Load the top level of a definition.
 pub fn load(doc: &Value) -> R<Graph> {
@@ -511,21 +635,13 @@ fn load_map(obj: &Map<String, Value>, at: &At) -> R<MapSpec> {
         (None, None) => return Err(at.err("ItemProcessor", "missing")),
     };
     let pobj = pval.as_object().ok_or_else(|| at.err(pkey, "must be an object"))?;
-    let mut distributed = false;
-    if let Some(cfg) = pobj.get("ProcessorConfig") {
-        let cfg = cfg.as_object().ok_or_else(|| at.err(&format!("{pkey}.ProcessorConfig"), "must be an object"))?;
-        for (k, v) in cfg {
-            let field = format!("{pkey}.ProcessorConfig.{k}");
-            match (k.as_str(), v.as_str()) {
-                ("Mode", Some("INLINE")) => {}
-                ("Mode", Some("DISTRIBUTED")) => distributed = true,
-                ("Mode", _) => return Err(at.err(&field, "must be INLINE or DISTRIBUTED")),
-                ("ExecutionType", Some("STANDARD" | "EXPRESS")) => {}
-                ("ExecutionType", _) => return Err(at.err(&field, "must be STANDARD or EXPRESS")),
-                _ => return Err(at.err(&field, "unknown or unsupported field")),
-            }
+    let distributed = match pobj.get("ProcessorConfig") {
+        None => false,
+        Some(cfg) => {
+            let cfg: ProcessorConfig = typed(cfg, at, &format!("{pkey}.ProcessorConfig"))?;
+            cfg.mode == Some(ProcessorMode::Distributed)
         }
-    }
+    };
     let processor = Arc::new(load_subgraph(pobj, &at.nested(pkey), true)?);
     let items_path = match obj.get("ItemsPath") {
         None => Path::parse("$").map_err(|e| at.err("ItemsPath", e))?,
@@ -616,44 +732,19 @@ fn load_map(obj: &Map<String, Value>, at: &At) -> R<MapSpec> {
 }
 
 fn load_reader(v: &Value, at: &At) -> R<Reader> {
-    let obj = v.as_object().ok_or_else(|| at.err("", "must be an object"))?;
-    for k in obj.keys() {
-        if !matches!(k.as_str(), "Resource" | "Parameters" | "ReaderConfig") {
-            return Err(at.err(k, "unknown or unsupported field"));
-        }
-    }
-    let resource =
-        obj.get("Resource").and_then(Value::as_str).ok_or_else(|| at.err("Resource", "must be a string"))?.to_string();
-    let parameters = match obj.get("Parameters") {
+    let raw: RawReader = typed(v, at, "")?;
+    let parameters = match raw.parameters {
         None => None,
         Some(p @ Value::Object(_)) => {
-            Some(Template::compile(p).map_err(|(f, e)| at.err(&format!("Parameters.{f}"), e))?)
+            Some(Template::compile(&p).map_err(|(f, e)| at.err(&format!("Parameters.{f}"), e))?)
         }
         Some(_) => return Err(at.err("Parameters", "must be a JSON object")),
     };
-    let mut config = match obj.get("ReaderConfig") {
-        None => Map::new(),
-        Some(Value::Object(c)) => c.clone(),
-        Some(_) => return Err(at.err("ReaderConfig", "must be an object")),
-    };
-    let c_at = at.nested("ReaderConfig");
-    for (k, v) in &config {
-        let ok = match k.as_str() {
-            "InputType" => matches!(v.as_str(), Some("CSV" | "JSON" | "JSONL" | "MANIFEST")),
-            "CSVHeaderLocation" => matches!(v.as_str(), Some("FIRST_ROW" | "GIVEN")),
-            "CSVHeaders" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
-            "CSVDelimiter" => matches!(v.as_str(), Some("COMMA" | "PIPE" | "SEMICOLON" | "SPACE" | "TAB")),
-            "MaxItems" => v.as_u64().is_some(),
-            "MaxItemsPath" => v.as_str().is_some(),
-            _ => return Err(c_at.err(k, "unknown or unsupported field")),
-        };
-        if !ok {
-            return Err(c_at.err(k, "invalid value"));
-        }
-    }
-    let max_items = num_or_path(&config, "MaxItems", &c_at, false)?;
+    let mut config = raw.reader_config;
+    let _: ReaderConfig = typed(&Value::Object(config.clone()), at, "ReaderConfig")?;
+    let max_items = num_or_path(&config, "MaxItems", &at.nested("ReaderConfig"), false)?;
     config.remove("MaxItemsPath");
-    Ok(Reader { resource, parameters, config, max_items })
+    Ok(Reader { resource: raw.resource, parameters, config, max_items })
 }
 
 fn fail_source(obj: &Map<String, Value>, key: &str, at: &At) -> R<Option<Source>> {
@@ -701,64 +792,50 @@ fn positive_int(v: &Value) -> Option<f64> {
     v.as_u64().filter(|n| *n > 0).map(|n| n as f64)
 }
 
-fn error_equals(obj: &Map<String, Value>, field: &str, at: &At, last: bool) -> R<Vec<String>> {
-    let list = obj
-        .get("ErrorEquals")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| at.err(&format!("{field}.ErrorEquals"), "must be a non-empty array of error names"))?;
-    let names: Vec<String> = list
-        .iter()
-        .map(|v| v.as_str().map(str::to_string))
-        .collect::<Option<_>>()
-        .ok_or_else(|| at.err(&format!("{field}.ErrorEquals"), "must hold strings"))?;
+/// `ErrorEquals` of a retrier or catcher: non-empty, `States.ALL` alone and last.
+fn error_equals(names: Vec<String>, field: &str, at: &At, last: bool) -> R<Vec<String>> {
+    let field = format!("{field}.ErrorEquals");
+    if names.is_empty() {
+        return Err(at.err(&field, "must be a non-empty array of error names"));
+    }
     if names.iter().any(|n| n == errors::ALL) && (names.len() != 1 || !last) {
-        return Err(
-            at.err(&format!("{field}.ErrorEquals"), "States.ALL must appear alone, in the last element of the array")
-        );
+        return Err(at.err(&field, "States.ALL must appear alone, in the last element of the array"));
     }
     Ok(names)
 }
 
 fn load_retry(v: &Value, at: &At) -> R<Vec<Retrier>> {
-    let list = v.as_array().ok_or_else(|| at.err("Retry", "must be an array"))?;
+    let list: Vec<RawRetrier> = typed(v, at, "Retry")?;
+    let n = list.len();
     let mut out = Vec::new();
-    for (i, r) in list.iter().enumerate() {
+    for (i, r) in list.into_iter().enumerate() {
         let field = format!("Retry[{i}]");
-        let obj = r.as_object().ok_or_else(|| at.err(&field, "must be an object"))?;
+        let f = |k: &str| format!("{field}.{k}");
         let mut retrier =
-            Retrier { error_equals: error_equals(obj, &field, at, i + 1 == list.len())?, ..Retrier::default() };
-        for (k, v) in obj {
-            let f = format!("{field}.{k}");
-            match k.as_str() {
-                "ErrorEquals" | "Comment" => {}
-                "IntervalSeconds" => {
-                    retrier.interval_seconds =
-                        positive_int(v).ok_or_else(|| at.err(&f, "must be a positive integer"))?
-                }
-                "MaxAttempts" => {
-                    retrier.max_attempts = v
-                        .as_u64()
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| at.err(&f, "must be a non-negative integer"))?
-                }
-                "BackoffRate" => {
-                    retrier.backoff_rate =
-                        v.as_f64().filter(|r| *r >= 1.0).ok_or_else(|| at.err(&f, "must be a number >= 1.0"))?
-                }
-                "MaxDelaySeconds" => {
-                    retrier.max_delay_seconds =
-                        Some(positive_int(v).ok_or_else(|| at.err(&f, "must be a positive integer"))?)
-                }
-                "JitterStrategy" => {
-                    retrier.jitter = match v.as_str() {
-                        Some("FULL") => Jitter::Full,
-                        Some("NONE") => Jitter::None,
-                        _ => return Err(at.err(&f, "must be FULL or NONE")),
-                    }
-                }
-                _ => return Err(at.err(&f, "unknown or unsupported field")),
-            }
+            Retrier { error_equals: error_equals(r.error_equals, &field, at, i + 1 == n)?, ..Retrier::default() };
+        if let Some(s) = r.interval_seconds {
+            retrier.interval_seconds = Some(s)
+                .filter(|s| *s > 0)
+                .map(|s| s as f64)
+                .ok_or_else(|| at.err(&f("IntervalSeconds"), "must be a positive integer"))?;
+        }
+        if let Some(m) = r.max_attempts {
+            retrier.max_attempts = m;
+        }
+        if let Some(b) = r.backoff_rate {
+            retrier.backoff_rate =
+                Some(b).filter(|b| *b >= 1.0).ok_or_else(|| at.err(&f("BackoffRate"), "must be a number >= 1.0"))?;
+        }
+        if let Some(s) = r.max_delay_seconds {
+            retrier.max_delay_seconds = Some(
+                Some(s)
+                    .filter(|s| *s > 0)
+                    .map(|s| s as f64)
+                    .ok_or_else(|| at.err(&f("MaxDelaySeconds"), "must be a positive integer"))?,
+            );
+        }
+        if let Some(j) = r.jitter_strategy {
+            retrier.jitter = j;
         }
         out.push(retrier);
     }
@@ -766,36 +843,24 @@ fn load_retry(v: &Value, at: &At) -> R<Vec<Retrier>> {
 }
 
 fn load_catch(v: &Value, at: &At) -> R<Vec<Catcher>> {
-    let list = v.as_array().ok_or_else(|| at.err("Catch", "must be an array"))?;
+    let list: Vec<RawCatcher> = typed(v, at, "Catch")?;
+    let n = list.len();
     let mut out = Vec::new();
-    for (i, c) in list.iter().enumerate() {
+    for (i, c) in list.into_iter().enumerate() {
         let field = format!("Catch[{i}]");
-        let obj = c.as_object().ok_or_else(|| at.err(&field, "must be an object"))?;
-        let errors = error_equals(obj, &field, at, i + 1 == list.len())?;
-        let mut next = None;
-        let mut result_path = Some(Path::parse("$").map_err(|e| at.err(&field, e))?);
-        for (k, v) in obj {
-            let f = format!("{field}.{k}");
-            match k.as_str() {
-                "ErrorEquals" | "Comment" => {}
-                "Next" => next = Some(v.as_str().ok_or_else(|| at.err(&f, "must be a string"))?.to_string()),
-                "ResultPath" => {
-                    result_path = match v {
-                        Value::Null => None,
-                        Value::String(s) => {
-                            let p = Path::parse(s).map_err(|e| at.err(&f, e))?;
-                            if !p.is_reference() || p.context {
-                                return Err(at.err(&f, "must be a reference path into the input"));
-                            }
-                            Some(p)
-                        }
-                        _ => return Err(at.err(&f, "must be a path string or null")),
-                    }
+        let errors = error_equals(c.error_equals, &field, at, i + 1 == n)?;
+        let result_path = match c.result_path.unwrap_or_else(|| Some("$".into())) {
+            None => None,
+            Some(s) => {
+                let f = format!("{field}.ResultPath");
+                let p = Path::parse(&s).map_err(|e| at.err(&f, e))?;
+                if !p.is_reference() || p.context {
+                    return Err(at.err(&f, "must be a reference path into the input"));
                 }
-                _ => return Err(at.err(&f, "unknown or unsupported field")),
+                Some(p)
             }
-        }
-        let next = next.ok_or_else(|| at.err(&format!("{field}.Next"), "missing"))?;
+        };
+        let next = c.next.ok_or_else(|| at.err(&format!("{field}.Next"), "missing"))?;
         out.push(Catcher { error_equals: errors, next, result_path });
     }
     Ok(out)

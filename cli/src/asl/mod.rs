@@ -167,12 +167,6 @@ impl StateMachine {
         self.seed = Some(seed);
         self
     }
-
-    /// Rename (`$$.StateMachine.Name`).
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
 }
 
 /// Execute `machine` on `input`: the output of the final state, or the error that ended the execution.

@@ -5,7 +5,8 @@ use rand::Rng;
 use super::path::Path;
 
 /// `JitterStrategy` of a Retrier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Jitter {
     None,
     /// A random delay between 0 and the computed one.

@@ -17,7 +17,7 @@ use crate::summary;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, default_value = super::DEFAULT_STORE, env = "CPO_STORE")]
+    #[arg(long, default_value = super::DEFAULT_STORE, env = super::STORE_ENV)]
     pub store: String,
     /// The run the outcomes belong to.
     #[arg(long)]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use cpo_common::store::DynStore;
+use cpo_common::store::{DynStore, StoreUrl};
 
 pub mod analyze;
 pub mod audit;
@@ -29,8 +29,7 @@ pub fn open_store(url: &str) -> anyhow::Result<DynStore> {
 /// Open a store only to read it: a `file://` store whose directory does not exist is `None` (opening would
 /// create it).
 pub fn open_existing_store(url: &str) -> anyhow::Result<Option<DynStore>> {
-    if let Some(root) = url.strip_prefix("file://") {
-        let root = if root.is_empty() { "." } else { root };
+    if let StoreUrl::File { root } = StoreUrl::parse(url)? {
         if !Path::new(root).exists() {
             return Ok(None);
         }

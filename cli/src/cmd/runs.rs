@@ -8,6 +8,8 @@ use cpo_common::store::StoreExt;
 use cpo_trigger::Machine;
 use serde_json::{json, Value};
 
+use crate::local::{ExecutionRecord, ExecutionStatus};
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   cpo runs
@@ -22,26 +24,48 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Where a run stands, from what it left in the store.
-async fn status(store: &cpo_common::store::DynStore, keys: &RunKeys) -> anyhow::Result<(&'static str, Value)> {
-    let execution = |m| async move {
+/// Where a run stands, as `cpo runs` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunState {
+    Failed,
+    Analyzed,
+    AnalysisFailed,
+    AwaitingOutcomes,
+    /// Started and not finished: still running elsewhere, or stopped without a word (a killed process).
+    Incomplete,
+}
+
+impl RunState {
+    fn label(self) -> &'static str {
+        match self {
+            RunState::Failed => "failed",
+            RunState::Analyzed => "analyzed",
+            RunState::AnalysisFailed => "analysis failed",
+            RunState::AwaitingOutcomes => "awaiting outcomes",
+            RunState::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// Where a run stands, from what it left in the store, and the error of a failed execution.
+async fn status(store: &cpo_common::store::DynStore, keys: &RunKeys) -> anyhow::Result<(RunState, Option<String>)> {
+    let failed = |m| async move {
         let key = crate::local::execution_key(keys.run_id(), m)?;
-        anyhow::Ok(store.get_json_opt::<Value>(&key).await?.filter(|e| e["status"] == "failed"))
+        anyhow::Ok(store.get_json_opt::<ExecutionRecord>(&key).await?.filter(|e| e.status == ExecutionStatus::Failed))
     };
-    if let Some(failed) = execution(Machine::Campaign).await? {
-        return Ok(("failed", failed["error"].clone()));
+    if let Some(failed) = failed(Machine::Campaign).await? {
+        return Ok((RunState::Failed, failed.error));
     }
     if store.exists(&keys.analysis()).await? {
-        return Ok(("analyzed", Value::Null));
+        return Ok((RunState::Analyzed, None));
     }
-    if let Some(failed) = execution(Machine::Analysis).await? {
-        return Ok(("analysis failed", failed["error"].clone()));
+    if let Some(failed) = failed(Machine::Analysis).await? {
+        return Ok((RunState::AnalysisFailed, failed.error));
     }
     if store.exists(&keys.manifest()).await? {
-        return Ok(("awaiting outcomes", Value::Null));
+        return Ok((RunState::AwaitingOutcomes, None));
     }
-    // Started and not finished: still running elsewhere, or stopped without a word (a killed process).
-    Ok(("incomplete", Value::Null))
+    Ok((RunState::Incomplete, None))
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -63,7 +87,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "run_id": run_id,
             "campaign": input["campaign"],
             "created_at": input["created_at"],
-            "status": status,
+            "status": status.label(),
             "error": error,
             "report": report,
         }));

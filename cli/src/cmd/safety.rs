@@ -8,6 +8,7 @@ use anyhow::Context;
 use cpo_common::config::Safety;
 use cpo_common::model::safety::Decision;
 use cpo_common::model::variant::Message;
+use cpo_common::named::SafetyProvider;
 use cpo_safety::decide::screen_message;
 use cpo_safety::eval;
 use cpo_safety::policy::Policy;
@@ -39,7 +40,7 @@ pub enum Command {
 pub struct Chain {
     /// Screeners, chained (all must approve): offline, azure-content-safety, openai-moderation.
     #[arg(long = "provider", value_delimiter = ',', default_value = "offline")]
-    pub providers: Vec<String>,
+    pub providers: Vec<SafetyProvider>,
     /// Endpoint of the network provider (else AZURE_CONTENT_SAFETY_ENDPOINT / OPENAI_BASE_URL).
     #[arg(long)]
     pub endpoint: Option<String>,
@@ -127,7 +128,7 @@ async fn screen(a: ScreenArgs) -> anyhow::Result<ExitCode> {
                 None => crate::outln!("provider {} ({}): answered", p.provider, p.model)?,
             }
         }
-        if a.chain.providers.iter().any(|p| p == providers::OFFLINE) {
+        if a.chain.providers.contains(&SafetyProvider::Offline) {
             for rule in cpo_safety::offline::analyse(&a.text).1 {
                 crate::outln!("offline rule: {rule}")?;
             }
@@ -212,7 +213,7 @@ mod tests {
 
     fn chain() -> Chain {
         Chain {
-            providers: vec!["offline".into()],
+            providers: vec![SafetyProvider::Offline],
             endpoint: None,
             policy: None,
             allowed_tokens: vec!["first_name".into()],

@@ -10,6 +10,7 @@ pub mod emulators;
 mod local;
 mod object;
 pub mod recording;
+mod url;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use serde::{de::DeserializeOwned, Serialize};
 #[cfg(feature = "azure")]
 pub use cloud::AzureConnectionString;
 pub use object::{ObjectStoreAdapter, PART_SIZE};
+pub use url::StoreUrl;
 
 /// A body read or written piece by piece, so large objects never have to sit in memory whole.
 pub type ByteStream = BoxStream<'static, Result<Bytes, StoreError>>;

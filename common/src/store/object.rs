@@ -10,6 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 
 use super::local::LocalRoot;
+use super::url::StoreUrl;
 use super::{ByteStream, ObjectMeta, PutOutcome, Store, StoreError};
 use crate::keys::Key;
 
@@ -32,11 +33,9 @@ const UPLOAD_CONCURRENCY: usize = 4;
 impl ObjectStoreAdapter {
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let bad = |reason: &str| StoreError::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected SCHEME://…"))?;
         let mut local = None;
-        let (inner, prefix): (Arc<dyn ObjectStore>, String) = match scheme {
-            "file" => {
-                let root = if rest.is_empty() { "." } else { rest };
+        let (inner, prefix): (Arc<dyn ObjectStore>, String) = match StoreUrl::parse(url)? {
+            StoreUrl::File { root } => {
                 std::fs::create_dir_all(root).map_err(|e| bad(&format!("cannot create {root}: {e}")))?;
                 let confined = LocalRoot::new(std::path::Path::new(root))
                     .map_err(|e| bad(&format!("cannot resolve {root}: {e}")))?;
@@ -45,18 +44,13 @@ impl ObjectStoreAdapter {
                 local = Some(confined);
                 (Arc::new(fs), String::new())
             }
-            "mem" => (Arc::new(object_store::memory::InMemory::new()), String::new()),
+            StoreUrl::Mem => (Arc::new(object_store::memory::InMemory::new()), String::new()),
             #[cfg(feature = "s3")]
-            "s3" => {
-                let (bucket, prefix) = split_bucket(url, rest)?;
-                (super::cloud::s3(url, bucket)?, prefix)
-            }
+            StoreUrl::S3 { bucket, prefix } => (super::cloud::s3(url, bucket)?, prefix),
             #[cfg(feature = "azure")]
-            "az" => {
-                let (container, prefix) = split_bucket(url, rest)?;
-                (super::cloud::azure(url, container)?, prefix)
-            }
-            _ => return Err(bad("unsupported scheme (file://, mem://, s3://, az://)")),
+            StoreUrl::Azure { container, prefix } => (super::cloud::azure(url, container)?, prefix),
+            #[allow(unreachable_patterns)]
+            _ => return Err(bad("this build has no adapter for this scheme (cargo features s3, azure)")),
         };
         Ok(Self { inner, prefix, url: url.to_string(), local })
     }
@@ -91,21 +85,6 @@ impl ObjectStoreAdapter {
 
 /// `bucket/some/prefix` → (`bucket`, `some/prefix`); the prefix obeys the same rules as keys.
 #[cfg(any(feature = "s3", feature = "azure"))]
-fn split_bucket<'a>(url: &str, rest: &'a str) -> Result<(&'a str, String), StoreError> {
-    let (bucket, prefix) = match rest.split_once('/') {
-        Some((b, p)) => (b, p.trim_matches('/').to_string()),
-        None => (rest, String::new()),
-    };
-    let bad = |reason: String| StoreError::InvalidUrl { url: url.to_string(), reason };
-    if bucket.is_empty() {
-        return Err(bad("no bucket/container name".into()));
-    }
-    if !prefix.is_empty() {
-        Key::new(prefix.clone()).map_err(|e| bad(e.to_string()))?;
-    }
-    Ok((bucket, prefix))
-}
-
 #[async_trait]
 impl Store for ObjectStoreAdapter {
     fn url(&self) -> &str {

@@ -2,7 +2,7 @@
 //!
 //! Validation runs once per outcomes row (millions per analysis), so it borrows the row's text and checks the
 //! timestamp without building a date-time: the common `YYYY-MM-DDTHH:MM:SSZ` shape is checked by hand, anything
-//! else falls back to chrono's parsers, so exactly the same strings are accepted as before.
+//! else falls back to chrono's parsers: the accepted strings are exactly those chrono's parsers accept.
 
 use std::collections::HashMap;
 

@@ -29,7 +29,7 @@ use crate::assignment_ref;
 use crate::events::{self, Event, EventRow, Rules, KNOWN};
 use crate::flags::{self, FlagKey, FlagMap};
 use crate::outcome_rows::{self, RowSink};
-use crate::parts::list_parts;
+use crate::parts::{csv_error, list_parts};
 use crate::windows;
 
 /// The drops of a run (every object under `outcomes/`).
@@ -170,7 +170,7 @@ impl RowSink for UnknownRows {
         let known = |f: &AtomicU8| f.load(Ordering::Relaxed) & KNOWN != 0;
         if self.flags.get(&FlagKey::of(row.customer_id)).is_some_and(|f| !known(f)) {
             self.customers.insert(FlagKey::of(row.customer_id));
-            // The row as before this module streamed: the timestamp normalised to RFC 3339.
+            // The row as `ingest/unknown.jsonl` keeps it: the timestamp normalised to RFC 3339.
             let ts = events::parse_timestamp(row.timestamp).map(|t| t.to_rfc3339());
             self.out.push(Rejected {
                 file: self.file.clone(),
@@ -419,7 +419,7 @@ fn join_part(key: &Key, body: &[u8], flags: &FlagMap) -> Result<PartOut, StepErr
     let mut csv = csv::Writer::from_writer(Vec::with_capacity(body.len() / 3));
     let mut header = vec!["customer_id"];
     header.extend(events::ALL.iter().map(|e| e.name()));
-    csv.write_record(&header).map_err(csv_err)?;
+    csv.write_record(&header).map_err(csv_error("ingest outcomes"))?;
     let mut cells = Cells::default();
     let (events, with_events) = (&mut out.events, &mut out.with_events);
     assignment_ref::for_each(key, body, |a| {
@@ -444,7 +444,7 @@ fn join_part(key: &Key, body: &[u8], flags: &FlagMap) -> Result<PartOut, StepErr
                 rec[i + 1] = b"1";
             }
         }
-        csv.write_record(rec).map_err(csv_err)
+        csv.write_record(rec).map_err(csv_error("ingest outcomes"))
     })?;
     out.counts = cells.into_counts();
     out.csv = csv.into_inner().map_err(|e| StepError::internal(format!("ingest outcomes CSV: {e}")))?;
@@ -510,10 +510,6 @@ async fn unknown_rows(
         out.extend(rows);
     }
     Ok(out)
-}
-
-fn csv_err(e: csv::Error) -> StepError {
-    StepError::internal(format!("ingest outcomes CSV: {e}"))
 }
 
 /// The flags of one part's customers with events (`ingest/outcomes-NNNNN.csv`).

@@ -1,23 +1,23 @@
 //! `experiment`: A/B/n assignment, send list, outcomes ingestion and statistical analysis.
 //!
-//! `input.action` selects the operation (DESIGN.md §4): `assign` (campaign machine), `simulate` (demo outcomes),
-//! `ingest` and `analyze` (analysis machine).
+//! `input.action` selects the operation (docs/architecture.md, "The step contract"): `assign` (campaign machine),
+//! `simulate` (demo outcomes), `ingest` and `analyze` (analysis machine).
 
-pub mod accept;
+pub(crate) mod accept;
 pub mod allocation;
 pub mod analyze;
 pub mod assign;
 pub mod assignment_ref;
 pub mod events;
-pub mod explain;
+pub(crate) mod explain;
 pub mod flags;
 pub mod hashing;
-pub mod holdout;
+pub(crate) mod holdout;
 pub mod ingest;
 pub mod ledger;
 pub mod member;
 pub mod outcome_rows;
-pub mod parts;
+pub(crate) mod parts;
 pub mod plan;
 pub mod render;
 pub mod send;
@@ -25,7 +25,7 @@ pub mod simulate;
 pub mod suppression;
 pub mod table;
 pub mod weeks;
-pub mod windows;
+pub(crate) mod windows;
 
 use cpo_common::keys::RunKeys;
 use cpo_common::model::safety::SafetyDoc;

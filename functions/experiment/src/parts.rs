@@ -5,6 +5,11 @@ use bytes::Bytes;
 use cpo_common::{Key, StepError, Store};
 use serde::de::DeserializeOwned;
 
+/// A failure to write a CSV part into memory (`what`: which part, e.g. "send list"): a bug, never bad input.
+pub fn csv_error(what: &'static str) -> impl Fn(csv::Error) -> StepError {
+    move |e| StepError::internal(format!("{what} CSV: {e}"))
+}
+
 /// Keys under `prefix` whose file name starts with `stem` and ends with `ext`, in key order.
 pub async fn list_parts(store: &dyn Store, prefix: &Key, stem: &str, ext: &str) -> Result<Vec<Key>, StepError> {
     let mut keys = Vec::new();

@@ -9,6 +9,7 @@ use cpo_common::model::experiment::{RenderedMessage, Template, TemplatesDoc};
 use cpo_common::StepError;
 use regex::Regex;
 
+use crate::parts::csv_error;
 use crate::plan::Plan;
 
 /// The fixed leading columns of the send list.
@@ -121,7 +122,7 @@ impl SendWriter {
     pub fn with_capacity(merge_fields: &[String], bytes: usize) -> Result<Self, StepError> {
         let mut csv = csv::Writer::from_writer(Vec::with_capacity(bytes));
         let header: Vec<&str> = FIXED_COLUMNS.iter().copied().chain(merge_fields.iter().map(String::as_str)).collect();
-        csv.write_record(&header).map_err(csv_err)?;
+        csv.write_record(&header).map_err(csv_error("send list"))?;
         Ok(Self { csv, merge_fields: merge_fields.to_vec(), defaults: BTreeMap::new(), rows: 0 })
     }
 
@@ -136,13 +137,13 @@ impl SendWriter {
     /// cell is neutralised; cells are written one by one so a row costs no allocation unless one needs it.
     pub fn push<'v>(&mut self, fixed: [&str; 5], field: impl Fn(&str) -> Option<&'v str>) -> Result<(), StepError> {
         for c in fixed {
-            self.csv.write_field(neutralise(c).as_bytes()).map_err(csv_err)?;
+            self.csv.write_field(neutralise(c).as_bytes()).map_err(csv_error("send list"))?;
         }
         for f in &self.merge_fields {
             let value = field_or_default(field(f), f, &self.defaults).unwrap_or("");
-            self.csv.write_field(neutralise(value).as_bytes()).map_err(csv_err)?;
+            self.csv.write_field(neutralise(value).as_bytes()).map_err(csv_error("send list"))?;
         }
-        self.csv.write_record(std::iter::empty::<&[u8]>()).map_err(csv_err)?;
+        self.csv.write_record(std::iter::empty::<&[u8]>()).map_err(csv_error("send list"))?;
         self.rows += 1;
         Ok(())
     }
@@ -154,10 +155,6 @@ impl SendWriter {
     pub fn finish(self) -> Result<Vec<u8>, StepError> {
         self.csv.into_inner().map_err(|e| StepError::internal(format!("send list CSV: {e}")))
     }
-}
-
-fn csv_err(e: csv::Error) -> StepError {
-    StepError::internal(format!("send list CSV: {e}"))
 }
 
 #[cfg(test)]

@@ -6,15 +6,15 @@
 //! stores them in `runs/<run_id>/variants/<slug>.json`.
 
 pub mod brief;
-pub mod cache;
-pub mod generation;
-pub mod inputs;
+pub(crate) mod cache;
+pub(crate) mod generation;
+pub(crate) mod inputs;
 pub mod parse;
-pub mod prompts;
+pub(crate) mod prompts;
 pub mod provider;
 /// Key references resolve in `cpo_common::secrets` (shared with safety and retrieval).
 pub use cpo_common::secrets;
-pub mod settings;
+pub(crate) mod settings;
 pub mod validate;
 
 use cpo_common::model::variant::{Usage, VariantStatus, VariantsDoc};

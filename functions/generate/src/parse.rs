@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn old_system_output_parses_without_citations() {
-        // Verbatim shape of the old system's saved variants (../shared/seed-data/data/processed/variants.json).
+        // Verbatim shape of the old system's saved variants (its `data/processed/variants.json`).
         let text = "**Subject:** Last Chance! Unlock Exclusive Premium Features \n\n**Body:**  \nDear Valued Gold \
                     Member,  \n\nTime is running out! [Source: Premium Widget Features, Advanced Capabilities]";
         let d = parse(text).unwrap();

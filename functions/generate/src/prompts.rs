@@ -142,15 +142,9 @@ async fn fetch(store: &dyn Store, name: &str) -> Result<Option<(String, String)>
 
 /// A template error with its line, as minijinja reports it.
 fn describe(e: &minijinja::Error) -> String {
-    let mut msg = match e.line() {
+    let msg = match e.line() {
         Some(line) => format!("line {line}: {e}"),
         None => e.to_string(),
     };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
+    cpo_common::error::with_sources(msg, e)
 }

@@ -4,36 +4,10 @@
 use std::time::Duration;
 
 use cpo_common::config::Generation;
+use cpo_common::named::GenerationProvider;
 use cpo_common::StepError;
 
 use crate::secrets::ApiKey;
-
-/// Which wire protocol a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    Offline,
-    /// Any OpenAI-compatible `/v1/chat/completions` (OpenAI, Ollama, vLLM, llama.cpp server).
-    OpenAi,
-    AzureOpenAi,
-}
-
-impl ProviderKind {
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "offline" => Some(Self::Offline),
-            "openai" => Some(Self::OpenAi),
-            "azure-openai" | "azure_openai" | "azure" => Some(Self::AzureOpenAi),
-            _ => None,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Offline => "offline",
-            Self::OpenAi => "openai",
-            Self::AzureOpenAi => "azure-openai",
-        }
-    }
-}
 
 /// Where the API key comes from: a literal from `CPO_LLM_API_KEY`, or a reference resolved at start.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +24,7 @@ pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub kind: ProviderKind,
+    pub kind: GenerationProvider,
     /// Model name (Azure: the deployment name); `None` only for `offline`.
     pub model: Option<String>,
     pub base_url: Option<String>,
@@ -73,13 +47,12 @@ impl Settings {
     /// Settings from the campaign block and an environment lookup (`std::env::var` in production).
     pub fn resolve(gen: &Generation, env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<Self, StepError> {
         let get = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let provider_name = get("CPO_LLM_PROVIDER").unwrap_or_else(|| gen.provider.clone());
-        let kind = ProviderKind::parse(&provider_name).ok_or_else(|| {
-            StepError::input(format!(
-                "campaign field `generation.provider` (or CPO_LLM_PROVIDER): unknown provider {provider_name:?}; \
-                 expected offline, openai or azure-openai"
-            ))
-        })?;
+        let kind = match get("CPO_LLM_PROVIDER") {
+            Some(name) => {
+                name.parse::<GenerationProvider>().map_err(|e| StepError::input(format!("CPO_LLM_PROVIDER: {e}")))?
+            }
+            None => gen.provider,
+        };
         let model = get("CPO_LLM_MODEL").or_else(|| gen.model.clone().filter(|m| !m.trim().is_empty()));
         let base_url = get("CPO_LLM_BASE_URL").or_else(|| gen.base_url.clone()).map(|u| u.trim_end_matches('/').into());
         let api_version = get("CPO_LLM_API_VERSION")
@@ -93,12 +66,12 @@ impl Settings {
             _ => KeySource::None,
         };
         let (model, base_url) = match kind {
-            ProviderKind::Offline => (None, None),
-            ProviderKind::OpenAi => (
+            GenerationProvider::Offline => (None, None),
+            GenerationProvider::OpenAi => (
                 Some(model.unwrap_or_else(|| DEFAULT_OPENAI_MODEL.to_string())),
                 Some(base_url.unwrap_or_else(|| DEFAULT_OPENAI_BASE.to_string())),
             ),
-            ProviderKind::AzureOpenAi => {
+            GenerationProvider::AzureOpenAi => {
                 let model = model.ok_or_else(|| {
                     StepError::input(
                         "campaign field `generation.model` (or CPO_LLM_MODEL): azure-openai needs the deployment name",
@@ -160,7 +133,7 @@ impl Settings {
             self.kind.name(),
             self.model.as_deref().unwrap_or("-"),
             self.base_url.as_deref().unwrap_or("-"),
-            if self.kind == ProviderKind::AzureOpenAi { self.api_version.as_str() } else { "-" }
+            if self.kind == GenerationProvider::AzureOpenAi { self.api_version.as_str() } else { "-" }
         )
     }
 }
@@ -178,7 +151,7 @@ mod tests {
     #[test]
     fn offline_by_default() {
         let s = Settings::resolve(&Generation::default(), &env(&[])).unwrap();
-        assert_eq!(s.kind, ProviderKind::Offline);
+        assert_eq!(s.kind, GenerationProvider::Offline);
         assert_eq!(s.model, None);
     }
 
@@ -191,7 +164,7 @@ mod tests {
             ("CPO_LLM_API_KEY", "sk-secret"),
         ]);
         let s = Settings::resolve(&Generation::default(), &e).unwrap();
-        assert_eq!(s.kind, ProviderKind::OpenAi);
+        assert_eq!(s.kind, GenerationProvider::OpenAi);
         assert_eq!(s.base_url.as_deref(), Some("http://localhost:11434"));
         assert_eq!(s.model.as_deref(), Some("llama3.1"));
         assert_eq!(s.key, KeySource::Literal(ApiKey::new("sk-secret")));
@@ -213,7 +186,7 @@ mod tests {
 
     #[test]
     fn azure_needs_deployment_endpoint_and_key() {
-        let gen = Generation { provider: "azure-openai".into(), ..Generation::default() };
+        let gen = Generation { provider: GenerationProvider::AzureOpenAi, ..Generation::default() };
         let e = Settings::resolve(&gen, &env(&[])).unwrap_err();
         assert!(e.message.contains("generation.model"), "{e}");
         let gen =
@@ -228,8 +201,7 @@ mod tests {
 
     #[test]
     fn unknown_provider_is_named() {
-        let gen = Generation { provider: "gpt".into(), ..Generation::default() };
-        let e = Settings::resolve(&gen, &env(&[])).unwrap_err();
-        assert!(e.message.contains("generation.provider") && e.message.contains("gpt"), "{e}");
+        let e = Settings::resolve(&Generation::default(), &env(&[("CPO_LLM_PROVIDER", "gpt")])).unwrap_err();
+        assert!(e.message.contains("CPO_LLM_PROVIDER") && e.message.contains("gpt"), "{e}");
     }
 }

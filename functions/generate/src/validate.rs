@@ -1,4 +1,4 @@
-//! The checks a draft must pass to ship (issue 4 item 4). Each failure is a sentence a copywriter (or the
+//! The checks a draft must pass to ship (docs/generate.md). Each failure is a sentence a copywriter (or the
 //! model, on the retry) can act on; an empty list means the draft ships.
 
 use std::collections::BTreeSet;

@@ -11,7 +11,7 @@ fn azure_config(endpoint: &str) -> cpo_common::CampaignConfig {
     let mut cfg = config();
     cfg.tones = vec!["informational".into()];
     cfg.weights = [("control".to_string(), 0.5), ("informational".to_string(), 0.5)].into();
-    cfg.generation.provider = "azure-openai".into();
+    cfg.generation.provider = cpo_common::named::GenerationProvider::AzureOpenAi;
     cfg.generation.model = Some("gpt-4o-mini".into()); // the deployment name
     cfg.generation.base_url = Some(endpoint.into());
     cfg.generation.api_key = Some("env:AZURE_OPENAI_API_KEY".into());

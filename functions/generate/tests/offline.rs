@@ -105,14 +105,12 @@ async fn custom_tone_and_restricted_merge_fields() {
     assert!(!v.message.body.contains("{{"), "no merge fields are allowed: {}", v.message.body);
 }
 
-#[tokio::test]
-async fn bad_provider_name_is_bad_input() {
-    let mut cfg = config();
-    cfg.generation.provider = "gpt".into();
-    let ctx = fixture(cfg).await;
-    let e = run(&ctx, SEGMENT, &[]).await.unwrap_err();
+#[test]
+fn bad_provider_name_is_bad_input() {
+    // Refused when the campaign loads, before any step runs.
+    let e = cpo_common::CampaignConfig::from_yaml("name: x\ngeneration: {provider: gpt}\n", "c.yaml").unwrap_err();
     assert_eq!(e.kind, ErrorKind::InputInvalid);
-    assert!(e.message.contains("generation.provider"), "{e}");
+    assert!(e.message.contains("generation.provider") && e.message.contains("gpt"), "{e}");
 }
 
 fn short_hits(n: usize) -> Vec<cpo_common::model::retrieval::Hit> {

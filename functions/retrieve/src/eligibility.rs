@@ -1,5 +1,6 @@
-//! Which documents a segment may receive on the run date (DESIGN.md §5). Written once here; the local index
-//! applies it directly, and the Azure retriever both sends it as an OData filter and re-checks what comes back.
+//! Which documents a segment may receive on the run date (docs/architecture.md, "Segments and content"). Written once
+//! here; the local index applies it directly, and the Azure retriever both sends it as an OData filter and re-checks
+//! what comes back.
 
 use chrono::NaiveDate;
 use cpo_common::model::content::Document;

@@ -1,4 +1,5 @@
-//! `retrieve`: ranked search over the approved content corpus for each segment (DESIGN.md §5).
+//! `retrieve`: ranked search over the approved content corpus for each segment (docs/architecture.md,
+//! "Segments and content"; docs/retrieve.md).
 //!
 //! Reading order: where documents come from and how they parse ([`corpus`]), which are eligible on the run
 //! date for a segment ([`eligibility`]), the segment's query ([`query`]), the retriever port ([`retriever`])
@@ -11,7 +12,7 @@ pub mod corpus;
 pub mod eligibility;
 pub mod local;
 pub mod passages;
-pub mod query;
+pub(crate) mod query;
 pub mod retriever;
 mod step;
 

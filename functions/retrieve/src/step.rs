@@ -3,6 +3,7 @@
 
 use cpo_common::model::retrieval::{Hit, RetrievalDoc, SegmentRetrieval};
 use cpo_common::model::segment::{SegmentProfile, SegmentsDoc};
+use cpo_common::named::RetrievalProvider;
 use cpo_common::run::{self, RunInput};
 use cpo_common::store::StoreExt;
 use cpo_common::{Ctx, StepError, StepInput, StepOutput, Store};
@@ -110,20 +111,16 @@ pub async fn for_segment(
 /// The retriever a run's config asks for (`retrieval.provider`).
 async fn from_run(store: &dyn Store, run: &RunInput) -> Result<Box<dyn Retriever>, StepError> {
     let cfg = &run.config.retrieval;
-    match cfg.provider.as_str() {
-        "local" => {
+    match cfg.provider {
+        RetrievalProvider::Local => {
             let corpus = corpus::load(store, run.content_prefix.as_deref()).await?;
             Ok(Box::new(LocalIndex::build(corpus)?))
         }
-        "azure-ai-search" => {
+        RetrievalProvider::AzureAiSearch => {
             if let Some(prefix) = &run.content_prefix {
                 tracing::warn!(content_prefix = %prefix, "retrieval.provider is azure-ai-search: the run's content prefix is not used");
             }
             Ok(Box::new(AzureSearch::from_config(cfg).await?))
         }
-        other => Err(StepError::input(format!(
-            "{}: field `retrieval.provider`: unknown provider {other:?} (expected `local` or `azure-ai-search`)",
-            run.config_source
-        ))),
     }
 }

@@ -227,8 +227,13 @@ async fn missing_settings_fail_the_step_as_input_errors() {
     let e = cpo_retrieve::handle(f.input(), &f.ctx).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InputInvalid);
     assert!(e.message.contains("retrieval.endpoint"), "{e}");
+    // An unknown provider name fails when the campaign loads, before any run starts.
     let yaml = campaign_yaml("retrieval: {provider: elastic}");
-    let f = fixture(&yaml, standard_profiles(), None).await;
-    let e = cpo_retrieve::handle(f.input(), &f.ctx).await.unwrap_err();
-    assert!(e.message.contains("campaigns/weekly.yaml: field `retrieval.provider`"), "{e}");
+    let e = cpo_common::CampaignConfig::from_yaml(&yaml, "campaigns/weekly.yaml").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InputInvalid);
+    assert!(e.message.contains("campaigns/weekly.yaml") && e.message.contains("retrieval"), "{e}");
+    assert!(
+        e.message.contains("\"elastic\" is not a valid `retrieval.provider` (expected local or azure-ai-search)"),
+        "{e}"
+    );
 }

@@ -1,6 +1,6 @@
-//! The provider response cache (`cache/llm/<sha256>.json`, DESIGN.md §3): a network provider's complete
-//! answer for a text is kept, keyed by the provider's cache identity (endpoint, model, options — never a key)
-//! and the text, so a re-run or next week's unchanged control message is not screened (and billed) again.
+//! The provider response cache (`cache/llm/<sha256>.json`, docs/architecture.md, "Keys and the run layout"): a network
+//! provider's complete answer for a text is kept, keyed by the provider's cache identity (endpoint, model, options —
+//! never a key) and the text, so a re-run or next week's unchanged control message is not screened (and billed) again.
 //! Only complete answers are cached; failures are always retried. The audit trail marks cached answers.
 
 use async_trait::async_trait;

@@ -11,18 +11,18 @@
 
 pub mod audit;
 pub mod azure;
-pub mod cache;
+pub(crate) mod cache;
 pub mod decide;
 pub mod eval;
-pub mod guard;
+pub(crate) mod guard;
 pub mod http;
 pub mod offline;
 pub mod openai;
 pub mod policy;
 pub mod providers;
 pub mod screener;
-pub mod step;
-pub mod strict_json;
+pub(crate) mod step;
+pub(crate) mod strict_json;
 
 use cpo_common::{step::run_once_reading, Ctx, StepError, StepInput, StepOutput};
 

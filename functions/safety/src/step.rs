@@ -113,7 +113,6 @@ pub fn reads(items: &[Item], policy: &Policy, allowed: &[String], chain: &str) -
 
 /// Everything the screening needs, resolved before the step decides whether it must run.
 pub struct Prepared {
-    pub run: RunInput,
     pub policy: Policy,
     pub chain: Vec<Box<dyn Screener>>,
     pub allowed: Vec<String>,
@@ -134,7 +133,7 @@ impl Prepared {
         let mut allowed = run.config.generation.allowed_tokens.clone();
         allowed.extend(policy.allowed_tokens.iter().cloned());
         let items = items(store, &keys, &run).await?;
-        Ok(Self { run, policy, chain, allowed, items })
+        Ok(Self { policy, chain, allowed, items })
     }
 }
 

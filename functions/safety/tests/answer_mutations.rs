@@ -1,10 +1,10 @@
-//! Property (DESIGN.md §10.3): no mutation of a provider answer that blocks a message turns it into an
-//! approval. Starting from Azure and OpenAI answers that block (a severe category, a blocklist hit, a flag),
-//! random mutations — a repeated key or entry with a harmless value, a category name in another case, a
-//! dropped field, an unknown field or category, a number or boolean of the wrong type or out of range, a
-//! truncation, a reordering, an extra result, escaped keys, trailing data — are served by a local HTTP server
-//! and screened through the real client, parser and `decide::screen_message`. Mutations never lower a
-//! documented value in place (that would be a genuinely harmless answer), so the decision must stay `blocked`.
+//! Property (docs/architecture.md, Integrity §3): no mutation of a provider answer that blocks a message turns it into
+//! an approval. Starting from Azure and OpenAI answers that block (a severe category, a blocklist hit, a flag), random
+//! mutations — a repeated key or entry with a harmless value, a category name in another case, a dropped field, an
+//! unknown field or category, a number or boolean of the wrong type or out of range, a truncation, a reordering, an
+//! extra result, escaped keys, trailing data — are served by a local HTTP server and screened through the real client,
+//! parser and `decide::screen_message`. Mutations never lower a documented value in place (that would be a genuinely
+//! harmless answer), so the decision must stay `blocked`.
 
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! `segment`: RFM segmentation — a customers file (aggregate rows or transactions, CSV or JSON lines) to
-//! scored members, rejected rows and named segment profiles (DESIGN.md §5, issue 3).
+//! `segment`: RFM segmentation — a customers file (aggregate rows or transactions, CSV or JSON lines) to scored
+//! members, rejected rows and named segment profiles (docs/architecture.md, "Segments and content"; docs/segment.md).
 //!
 //! Reading order: [`layout`] decides what the file is, [`source`] streams its rows, [`rows`] validates one
 //! row, [`scan`] builds the compact [`table`], [`score`] + [`names`] + [`merge`] + [`profile`] (tied
@@ -11,15 +11,15 @@
 pub mod analyze;
 pub mod emit;
 pub mod layout;
-pub mod merge;
-pub mod names;
-pub mod par;
-pub mod profile;
+pub(crate) mod merge;
+pub(crate) mod names;
+pub(crate) mod par;
+pub(crate) mod profile;
 pub mod rows;
 pub mod scan;
 pub mod score;
-pub mod shard;
-pub mod single;
+pub(crate) mod shard;
+pub(crate) mod single;
 pub mod source;
 pub mod synth;
 pub mod table;

@@ -1,5 +1,5 @@
-//! Segment names from R and F scores: the standard R×F map of DESIGN.md §5, optionally overridden per cell
-//! by `segmentation.names` (name → cells like "5,4" or ranges "1-2,1-2"). Cells not overridden keep their
+//! Segment names from R and F scores: the standard R×F map (docs/segment.md, "Segment names"), optionally overridden
+//! per cell by `segmentation.names` (name → cells like "5,4" or ranges "1-2,1-2"). Cells not overridden keep their
 //! standard name; with `bins` other than 5 the override must name every cell.
 
 use std::collections::BTreeMap;

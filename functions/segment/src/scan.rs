@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use cpo_common::StepError;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::layout::{Encoding, Fields, Layout};
@@ -213,7 +214,7 @@ fn scan_rows(mut rows: Rows<'_>, len: usize, layout: &Layout, run_date: NaiveDat
 }
 
 /// [`scan`] on every core: a quote-free aggregate CSV is cut at newlines into one chunk per worker, each
-/// chunk scanned on its own thread and the chunks' tables appended in order, line numbers shifted by the
+/// chunk scanned on its own rayon task and the chunks' tables appended in order, line numbers shifted by the
 /// newlines before each chunk — the sequential scan's result, row for row (tested). Anything else (a quote
 /// somewhere, JSON lines, transactions, a small file) is scanned on one blocking thread.
 pub async fn scan_par(
@@ -246,13 +247,12 @@ pub async fn scan_chunks(
     as_of: Option<NaiveDate>,
 ) -> Result<Option<Scan>, StepError> {
     let cuts = chunk_cuts(buf, origin.has_header, chunks);
-    let tasks: Vec<_> = cuts
-        .windows(2)
-        .enumerate()
-        .map(|(j, c)| {
-            let (s, e, buf, layout) = (c[0], c[1], buf.clone(), layout.clone());
-            tokio::task::spawn_blocking(move || {
-                let chunk = &buf[s..e];
+    let (buf, layout) = (buf.clone(), layout.clone());
+    let scans: Vec<Option<Scan>> = par::blocking(move || {
+        cuts.par_windows(2)
+            .enumerate()
+            .map(|(j, c)| {
+                let chunk = &buf[c[0]..c[1]];
                 if !quote_free(chunk) {
                     return None;
                 }
@@ -260,17 +260,14 @@ pub async fn scan_chunks(
                 let o = if j == 0 {
                     origin
                 } else {
-                    Origin { has_header: false, first_line: 0, first_byte: origin.first_byte + s as u64 }
+                    Origin { has_header: false, first_line: 0, first_byte: origin.first_byte + c[0] as u64 }
                 };
                 let rows = Rows::with_mode(chunk, Encoding::Csv, &layout.header, o, Some(true));
                 Some(scan_rows(rows, chunk.len(), &layout, run_date, as_of))
             })
-        })
-        .collect();
-    let mut scans = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        scans.push(par::join(t).await?);
-    }
+            .collect()
+    })
+    .await?;
     Ok(scans.into_iter().collect::<Option<Vec<Scan>>>().map(|s| join_chunks(s, origin)))
 }
 

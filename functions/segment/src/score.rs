@@ -1,4 +1,4 @@
-//! Quintile scores exactly as the analysts' pandas recipe (DESIGN.md §5): `rank(method="first")` then
+//! Quintile scores exactly as the analysts' pandas recipe (docs/segment.md, "Scoring"): `rank(method="first")` then
 //! `qcut(ranks, bins)`. With n values, rank r (1-based, ties in input order) gets the smallest k ≥ 1 with
 //! bins·(r − 1) ≤ (n − 1)·k. Recency is reversed (bins + 1 − score): fewer days is better.
 //!

@@ -1,4 +1,5 @@
-//! The sharded mode (issue 3 item 5) for aggregate files beyond one Lambda, as actions of this function:
+//! The sharded mode (docs/segment.md, "Sharded mode") for aggregate files beyond one Lambda, as actions of this
+//! function:
 //!
 //! 1. `plan` — record-aligned byte ranges of the input (`segment/shards.json`, what a Distributed Map's
 //!    `ItemReader` iterates);

@@ -1,5 +1,5 @@
-//! Hostile customer files through the step: errors stay short and free of customer data (DESIGN.md §10
-//! invariant 5), control characters reject their row, and oversized headers and lines are refused before
+//! Hostile customer files through the step: errors stay short and free of customer data (docs/architecture.md,
+//! Integrity §6), control characters reject their row, and oversized headers and lines are refused before
 //! memory grows.
 
 use std::time::{Duration, Instant};

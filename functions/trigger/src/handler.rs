@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cpo_common::keys::sha256_hex;
-use cpo_common::store::DynStore;
+use cpo_common::store::{DynStore, StoreUrl};
 use cpo_common::{run, StepError};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
@@ -30,13 +30,9 @@ pub struct Deps {
 impl Deps {
     /// `CPO_STORE` (`s3://bucket[/prefix]`), `CPO_BUCKET` (defaults to the store's bucket; must match it).
     pub fn for_store(store: DynStore, starter: Arc<dyn Starter>, bucket: Option<String>) -> Result<Self, StepError> {
-        let url = store.url().to_string();
-        let (store_bucket, key_prefix) = match url.strip_prefix("s3://") {
-            Some(rest) => match rest.split_once('/') {
-                Some((b, p)) => (Some(b.to_string()), p.trim_matches('/').to_string()),
-                None => (Some(rest.to_string()), String::new()),
-            },
-            None => (None, String::new()),
+        let (store_bucket, key_prefix) = match StoreUrl::parse(store.url())? {
+            StoreUrl::S3 { bucket, prefix } => (Some(bucket.to_string()), prefix),
+            _ => (None, String::new()),
         };
         let bucket = match (bucket, store_bucket) {
             (Some(b), Some(s)) if b != s => {

@@ -1,8 +1,8 @@
-//! `trigger`: decides which state machine an object drop (or the weekly schedule) starts, derives the
-//! `run_id` and execution name (DESIGN.md §3), and starts it through a [`Starter`]. The local runner uses the
-//! same [`start_for_key`] with an in-process starter, so routing is written exactly once.
+//! `trigger`: decides which state machine an object drop (or the weekly schedule) starts, derives the `run_id` and
+//! execution name (docs/architecture.md, "Run identity"), and starts it through a [`Starter`]. The local runner uses
+//! the same [`start_for_key`] with an in-process starter, so routing is written exactly once.
 
-pub mod event;
+pub(crate) mod event;
 pub mod handler;
 pub mod sfn;
 

@@ -1,7 +1,7 @@
-//! The cloud [`Starter`]: Step Functions `StartExecution`. Execution names are deterministic (DESIGN.md §3),
-//! so a re-delivered event asks for a name that exists: Step Functions either answers idempotently (same
-//! name and input, first execution still running) or with `ExecutionAlreadyExists`; both mean "already
-//! started" and neither starts a second run.
+//! The cloud [`Starter`]: Step Functions `StartExecution`. Execution names are deterministic (docs/architecture.md,
+//! "Run identity"), so a re-delivered event asks for a name that exists: Step Functions either answers idempotently
+//! (same name and input, first execution still running) or with `ExecutionAlreadyExists`; both mean "already started"
+//! and neither starts a second run.
 
 use async_trait::async_trait;
 use aws_sdk_sfn::error::{DisplayErrorContext, SdkError};

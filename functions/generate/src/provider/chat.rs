@@ -18,10 +18,11 @@ use serde_json::{json, Value};
 use super::http::{Policy, Transport};
 use super::{Auth, Completion, Provider, ProviderError, Request};
 use crate::secrets::ApiKey;
-use crate::settings::{ProviderKind, Settings};
+use crate::settings::Settings;
+use cpo_common::named::GenerationProvider;
 
 pub struct ChatProvider {
-    kind: ProviderKind,
+    kind: GenerationProvider,
     model: String,
     url: reqwest::Url,
     auth: Auth,
@@ -82,7 +83,7 @@ impl ChatProvider {
         let base = settings.base_url.as_deref().ok_or_else(|| StepError::input("generation.base_url is not set"))?;
         let model = settings.model.clone().ok_or_else(|| StepError::input("generation.model is not set"))?;
         let (url, auth) = match settings.kind {
-            ProviderKind::AzureOpenAi => {
+            GenerationProvider::AzureOpenAi => {
                 let mut url = parse_url(&format!("{base}/openai/deployments/{model}/chat/completions"))?;
                 url.query_pairs_mut().append_pair("api-version", &settings.api_version);
                 let key = key.ok_or_else(|| StepError::input("azure-openai needs generation.api_key"))?;
@@ -154,7 +155,7 @@ impl ChatProvider {
         if let Some(n) = self.max_tokens {
             body["max_tokens"] = json!(n);
         }
-        if self.kind != ProviderKind::AzureOpenAi {
+        if self.kind != GenerationProvider::AzureOpenAi {
             // Azure selects the model by deployment in the URL.
             body["model"] = json!(self.model);
         }

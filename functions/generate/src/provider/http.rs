@@ -217,13 +217,7 @@ fn without_url(e: &reqwest::Error) -> String {
     if let Some(url) = e.url() {
         msg = msg.replace(url.as_str(), "<endpoint>");
     }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
+    cpo_common::error::with_sources(msg, e)
 }
 
 fn excerpt(bytes: &[u8]) -> String {

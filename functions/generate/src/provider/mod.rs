@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::brief::Brief;
 use crate::secrets::{self, ApiKey, Env};
-use crate::settings::{KeySource, ProviderKind, Settings};
+use crate::settings::{KeySource, Settings};
+use cpo_common::named::GenerationProvider;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -81,14 +82,16 @@ pub async fn build(settings: &Settings, env: Env<'_>) -> Result<Box<dyn Provider
     let key = match &settings.key {
         KeySource::None => None,
         KeySource::Literal(k) => Some(k.clone()),
-        KeySource::Reference(r) if settings.kind != ProviderKind::Offline => {
+        KeySource::Reference(r) if settings.kind != GenerationProvider::Offline => {
             Some(secrets::resolve("generation.api_key", r, env).await?)
         }
         KeySource::Reference(_) => None,
     };
     Ok(match settings.kind {
-        ProviderKind::Offline => Box::new(offline::Offline),
-        ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Box::new(chat::ChatProvider::new(settings, key)?),
+        GenerationProvider::Offline => Box::new(offline::Offline),
+        GenerationProvider::OpenAi | GenerationProvider::AzureOpenAi => {
+            Box::new(chat::ChatProvider::new(settings, key)?)
+        }
     })
 }
 

@@ -334,7 +334,7 @@ pub fn answer_citing(doc_id: &str, quote: &str) -> String {
 
 pub fn openai_config(base_url: &str) -> CampaignConfig {
     let mut cfg = config();
-    cfg.generation.provider = "openai".into();
+    cfg.generation.provider = cpo_common::named::GenerationProvider::OpenAi;
     cfg.generation.model = Some("gpt-4o-mini".into());
     cfg.generation.base_url = Some(base_url.into());
     cfg.generation.api_key = Some("env:TEST_OPENAI_KEY".into());
