@@ -16,18 +16,19 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use cpo_common::config::{Allocation, AllocationMode, BetaPrior};
+use cpo_common::config::{Allocation, BetaPrior};
 use cpo_common::keys::RunKeys;
 use cpo_common::model::experiment::{AnalysisDoc, Metric, OutcomesSource};
 use cpo_common::run::RunInput;
-use cpo_common::store::{PutOutcome, StoreExt};
-use cpo_common::{Key, StepError, Store};
+use cpo_common::store::StoreExt;
+use cpo_common::{StepError, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::plan::CONTROL;
+/// The arm that receives the control message (`control` in configs, weights and results).
+pub const CONTROL: &str = "control";
 
 /// Monte Carlo draws per segment: the chance of being best is within about ±0.01 (95%) of its value.
 pub const DRAWS: u32 = 10_000;
@@ -221,54 +222,7 @@ pub async fn week_counts(
     Ok(Some((doc.outcomes_source, counts)))
 }
 
-/// Read the history of `run` from the campaign ledger: every other run dated strictly before it.
-pub async fn collect(store: &dyn Store, run: &RunInput) -> Result<History, StepError> {
-    let alloc = &run.config.allocation;
-    let metric = run.config.allocation_metric();
-    let mut history =
-        History { metric, decay: alloc.decay, seed: run_seed(run), weeks: Vec::new(), without_outcomes: Vec::new() };
-    for e in crate::ledger::read(store, &run.campaign).await? {
-        if e.date >= run.date || e.run_id == run.run_id {
-            continue;
-        }
-        let Some((source, counts)) = week_counts(store, &e.run_id, metric).await? else {
-            history.without_outcomes.push(e.run_id);
-            continue;
-        };
-        let age_weeks = (run.date - e.date).num_days() as f64 / 7.0;
-        history.weeks.push(Week {
-            run_id: e.run_id,
-            date: e.date,
-            factor: alloc.decay.powf(age_weeks),
-            outcomes_source: source,
-            counts,
-        });
-    }
-    Ok(history)
-}
-
-/// In thompson mode, copy the history under the run the first time (`put_if_absent`: a concurrent first
-/// assign keeps the copy that won); returns the copy's key for the step's reads.
-pub async fn snapshot(store: &dyn Store, run: &RunInput) -> Result<Option<Key>, StepError> {
-    if run.config.allocation.mode != AllocationMode::Thompson {
-        return Ok(None);
-    }
-    let key = RunKeys::new(&run.run_id)?.snapshot("allocation");
-    if store.head(&key).await?.is_none() {
-        let history = collect(store, run).await?;
-        let created = store.put_if_absent(&key, serde_json::to_vec_pretty(&history)?.into()).await?;
-        tracing::info!(
-            run_id = %run.run_id,
-            weeks = history.weeks.len(),
-            without_outcomes = history.without_outcomes.len(),
-            created = created == PutOutcome::Created,
-            "allocation history read from the ledger"
-        );
-    }
-    Ok(Some(key))
-}
-
-/// The run's history copy ([`snapshot`] must have run).
+/// The run's history copy ([`crate::ledger::snapshot`] must have run).
 pub async fn load(store: &dyn Store, run: &RunInput) -> Result<History, StepError> {
     let key = RunKeys::new(&run.run_id)?.snapshot("allocation");
     store
@@ -327,6 +281,7 @@ pub fn sample_beta(rng: &mut StdRng, a: f64, b: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cpo_common::config::AllocationMode;
     use proptest::prelude::*;
 
     fn week(run: &str, days_old: i64, factor: f64, seg: &str, arms: &[(&str, u64, u64)]) -> Week {

@@ -13,6 +13,7 @@ use cpo_common::store::{PutOutcome, StoreExt};
 use cpo_common::{Key, StepError, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::allocation;
 use crate::plan::Plan;
 
 /// What a week did with its customers.
@@ -160,4 +161,56 @@ pub async fn read(store: &dyn Store, campaign: &str) -> Result<Vec<Entry>, StepE
     let mut out: Vec<Entry> = newest.into_values().collect();
     out.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.run_id.cmp(&b.run_id)));
     Ok(out)
+}
+
+/// Read the history of `run` from the campaign ledger: every other run dated strictly before it.
+pub async fn collect(store: &dyn Store, run: &RunInput) -> Result<allocation::History, StepError> {
+    let alloc = &run.config.allocation;
+    let metric = run.config.allocation_metric();
+    let mut history = allocation::History {
+        metric,
+        decay: alloc.decay,
+        seed: allocation::run_seed(run),
+        weeks: Vec::new(),
+        without_outcomes: Vec::new(),
+    };
+    for e in read(store, &run.campaign).await? {
+        if e.date >= run.date || e.run_id == run.run_id {
+            continue;
+        }
+        let Some((source, counts)) = allocation::week_counts(store, &e.run_id, metric).await? else {
+            history.without_outcomes.push(e.run_id);
+            continue;
+        };
+        let age_weeks = (run.date - e.date).num_days() as f64 / 7.0;
+        history.weeks.push(allocation::Week {
+            run_id: e.run_id,
+            date: e.date,
+            factor: alloc.decay.powf(age_weeks),
+            outcomes_source: source,
+            counts,
+        });
+    }
+    Ok(history)
+}
+
+/// In thompson mode, copy the history under the run the first time (`put_if_absent`: a concurrent first
+/// assign keeps the copy that won); returns the copy's key for the step's reads.
+pub async fn snapshot(store: &dyn Store, run: &RunInput) -> Result<Option<Key>, StepError> {
+    if run.config.allocation.mode != AllocationMode::Thompson {
+        return Ok(None);
+    }
+    let key = RunKeys::new(&run.run_id)?.snapshot("allocation");
+    if store.head(&key).await?.is_none() {
+        let history = collect(store, run).await?;
+        let created = store.put_if_absent(&key, serde_json::to_vec_pretty(&history)?.into()).await?;
+        tracing::info!(
+            run_id = %run.run_id,
+            weeks = history.weeks.len(),
+            without_outcomes = history.without_outcomes.len(),
+            created = created == PutOutcome::Created,
+            "allocation history read from the ledger"
+        );
+    }
+    Ok(Some(key))
 }

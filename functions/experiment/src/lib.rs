@@ -71,7 +71,7 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
                 reads.object(store, &key).await?;
             }
             // Thompson allocation: earlier weeks' counts from the campaign ledger, copied the same way.
-            if let Some(key) = allocation::snapshot(store, &run).await? {
+            if let Some(key) = ledger::snapshot(store, &run).await? {
                 reads.object(store, &key).await?;
             }
             run_once_reading(ctx, &input, "assign", "", reads, || async { assign::run(ctx, &run).await }).await

@@ -16,7 +16,7 @@ use crate::allocation::{self, History, SegmentAllocation};
 use crate::parts::list_parts;
 use cpo_common::config::AllocationMode;
 
-pub const CONTROL: &str = "control";
+pub use crate::allocation::CONTROL;
 pub const HOLDOUT: &str = "holdout";
 
 /// One arm of one segment.

@@ -134,8 +134,8 @@ async fn same_ledger_and_seed_give_the_same_weights_and_a_rerun_keeps_its_histor
     analysed(store, RUN, &[("control", 0.02), ("urgent", 0.030), ("informational", 0.032), ("friendly", 0.028)]).await;
     another_week(&f, WEEK2, "2026-12-02").await;
     let run2: RunInput = store.get_json(&RunKeys::new(WEEK2).unwrap().input()).await.unwrap();
-    let h1 = allocation::collect(store, &run2).await.unwrap();
-    let h2 = allocation::collect(store, &run2).await.unwrap();
+    let h1 = ledger::collect(store, &run2).await.unwrap();
+    let h2 = ledger::collect(store, &run2).await.unwrap();
     assert_eq!(h1, h2);
     assert_eq!(h1.weeks.len(), 1);
     assert!((h1.weeks[0].factor - 0.8).abs() < 1e-12, "a week old counts decay¹");
@@ -225,7 +225,7 @@ async fn older_weeks_count_less() {
     analysed(store, WEEK2, &[("control", 0.02), ("urgent", 0.09), ("informational", 0.02), ("friendly", 0.03)]).await;
     another_week(&f, WEEK3, "2026-12-09").await;
     let run3: RunInput = store.get_json(&RunKeys::new(WEEK3).unwrap().input()).await.unwrap();
-    let h = allocation::collect(store, &run3).await.unwrap();
+    let h = ledger::collect(store, &run3).await.unwrap();
     let factors: Vec<f64> = h.weeks.iter().map(|w| w.factor).collect();
     assert_eq!(factors, vec![0.25, 0.5]);
     let p = h.posterior(Default::default(), "Champions", "urgent");
