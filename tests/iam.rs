@@ -191,7 +191,10 @@ async fn record_accesses() -> Vec<Access> {
     let sharded = h.starter.finished.lock().unwrap().last().unwrap().start.input["sharded"].clone();
     assert_eq!(sharded, json!(true));
 
-    let accesses = h.log.accesses();
+    // `digests/` records content digests only where ETags are not content digests (the `file://` store these
+    // scenarios run on, docs/architecture.md "Run identity"); on S3 the ETag is the version and nothing under
+    // `digests/` is read or written, so the deployed roles need no grant for it.
+    let accesses: Vec<Access> = h.log.accesses().into_iter().filter(|a| !a.key.starts_with("digests/")).collect();
     for p in ["trigger", "segment", "retrieve", "generate", "safety", "experiment", "report"] {
         assert!(accesses.iter().any(|a| a.principal == format!("function:{p}")), "no access recorded for {p}");
     }

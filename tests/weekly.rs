@@ -397,7 +397,14 @@ async fn thompson_weeks_move_share_to_the_clearly_better_tone() {
     assert!((friendly_share[0] - 0.25).abs() < 0.03, "week 1 splits equally: {friendly_share:?}");
     assert!(friendly_share[2] > 0.45 && friendly_share[3] > 0.5, "friendly gains share: {friendly_share:?}");
 
-    // The campaign across weeks.
+    // The campaign across weeks: each week's analysis published it and the report step rendered it (the
+    // state-machine path, as in the cloud) ...
+    let published: cpo_common::model::weeks::CampaignWeeksDoc =
+        store.get_json(&Key::new("campaigns/weekly/report/report.json").unwrap()).await.unwrap();
+    assert_eq!(published.weeks.len(), 4, "the last analysis saw all four weeks");
+    let page = store.get(&Key::new("campaigns/weekly/report/index.html").unwrap()).await.unwrap();
+    assert!(String::from_utf8_lossy(&page).contains("friendly"));
+    // ... and `cpo campaign report` rebuilds it on demand.
     let args = cpo::cmd::campaign::Args {
         command: cpo::cmd::campaign::Command::Report(cpo::cmd::campaign::ReportArgs {
             campaign: "weekly".into(),

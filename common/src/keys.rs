@@ -324,6 +324,11 @@ pub fn ledger_prefix(campaign: &str) -> Result<Key, KeyError> {
     check_id("campaign", campaign)?;
     Key::new(format!("campaigns/{campaign}/ledger/"))
 }
+/// The campaign across weeks (`report.json` from the analysis, `index.html` rendered from it).
+pub fn campaign_report(campaign: &str, file: &str) -> Result<Key, KeyError> {
+    check_id("campaign", campaign)?;
+    Key::new(format!("campaigns/{campaign}/report/{file}"))
+}
 pub fn llm_cache(hash_hex: &str) -> Key {
     k(format!("cache/llm/{hash_hex}.json"))
 }

@@ -50,9 +50,8 @@ async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if doc.weeks.is_empty() {
         anyhow::bail!("campaign {}: no runs in the ledger yet", args.campaign);
     }
-    let prefix = keys::Key::new(format!("campaigns/{}/report/", args.campaign))?;
-    let html_key = prefix.join("index.html")?;
-    store.put_json(&prefix.join("report.json")?, &doc).await?;
+    let html_key = keys::campaign_report(&args.campaign, "index.html")?;
+    store.put_json(&keys::campaign_report(&args.campaign, "report.json")?, &doc).await?;
     store.put(&html_key, cpo_report::weeks::render_html(&doc).into()).await?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&doc)?)?;

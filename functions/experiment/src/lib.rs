@@ -100,7 +100,7 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
             let normalised = StepInput { outcomes_key: None, ..input.clone() };
             let mut reads = plan_reads(store, &keys).await?;
             reads.listing(store, &keys.assignments_prefix()).await?;
-            run_once_reading(ctx, &normalised, &action, &identity, reads, || async {
+            let out = run_once_reading(ctx, &normalised, &action, &identity, reads, || async {
                 if action == "ingest" {
                     let out = ingest::run(store, &keys, &selection, &rules).await?;
                     let derived = suppression::record_from_ingest(store, &keys, selection.source).await?;
@@ -111,7 +111,13 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
                     analyze::run(store, &run, &plan).await
                 }
             })
-            .await
+            .await?;
+            // Outside the recorded result: every analysis (a re-delivered one too) refreshes the campaign's
+            // view across weeks, which also reads the other weeks' analyses.
+            if action == "analyze" {
+                weeks::publish(store, &run.campaign).await?;
+            }
+            Ok(out)
         }
         other => Err(StepError::input(format!(
             "experiment: field `action`: {other:?} is not one of assign, simulate, ingest, analyze"

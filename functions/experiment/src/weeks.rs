@@ -37,6 +37,15 @@ struct Loaded {
     counts: Option<Counts>,
 }
 
+/// Build the campaign across weeks and store it as `campaigns/<campaign>/report/report.json`, which the report
+/// step renders. The analysis step calls it after every analysis, so the page follows the weeks as they are
+/// analysed; `cpo campaign report` calls it on demand.
+pub async fn publish(store: &dyn Store, campaign: &str) -> Result<CampaignWeeksDoc, StepError> {
+    let doc = build(store, campaign).await?;
+    store.put_json(&cpo_common::keys::campaign_report(campaign, "report.json")?, &doc).await?;
+    Ok(doc)
+}
+
 /// Build the report of `campaign` from the store (empty `weeks` for a campaign without runs).
 pub async fn build(store: &dyn Store, campaign: &str) -> Result<CampaignWeeksDoc, StepError> {
     let mut loaded = Vec::new();

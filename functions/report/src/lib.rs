@@ -1,7 +1,7 @@
 //! `report`: the campaign report (after the campaign machine: segments, variants with citations, safety,
 //! arms, send list, "awaiting outcomes") and the experiment report (after each analysis: adds results and
 //! the decision), as `report/index.html`, `report/report.md` and `report/report.json` with the same
-//! figures, then `manifest.json` last.
+//! figures, then `manifest.json` last. After an analysis it also renders the campaign across weeks.
 
 mod arms;
 mod build;
@@ -18,7 +18,9 @@ pub mod weeks;
 
 use bytes::Bytes;
 use chrono::Utc;
-use cpo_common::keys::{sha256_hex, RunKeys};
+use cpo_common::keys::{sha256_hex, Key, RunKeys};
+use cpo_common::model::weeks::CampaignWeeksDoc;
+use cpo_common::store::{Store, StoreExt};
 use cpo_common::{step, Ctx, StepError, StepInput, StepOutput};
 
 pub use view::Report;
@@ -65,7 +67,22 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
     let docs = load::run_docs(ctx.store.as_ref(), &keys).await?;
     let manifest = manifest::build(ctx.store.as_ref(), &keys, &docs, action).await?;
     manifest::write(ctx.store.as_ref(), &keys, &manifest).await?;
+    if action == Action::Experiment {
+        if let Some(key) = campaign_page(ctx.store.as_ref(), &docs.run.campaign).await? {
+            return Ok(out.key("manifest", keys.manifest()).key("campaign_report", key));
+        }
+    }
     Ok(out.key("manifest", keys.manifest()))
+}
+
+/// Renders the campaign across weeks (`campaigns/<campaign>/report/index.html`) from the JSON the analysis
+/// step published beside it; None when there is none (a campaign analysed before it existed).
+async fn campaign_page(store: &dyn Store, campaign: &str) -> Result<Option<Key>, StepError> {
+    let json = cpo_common::keys::campaign_report(campaign, "report.json")?;
+    let Some(doc) = store.get_json_opt::<CampaignWeeksDoc>(&json).await? else { return Ok(None) };
+    let html = cpo_common::keys::campaign_report(campaign, "index.html")?;
+    store.put(&html, Bytes::from(weeks::render_html(&doc))).await?;
+    Ok(Some(html))
 }
 
 /// What the report depends on: every object of the run except the report's own outputs. A new analysis,
