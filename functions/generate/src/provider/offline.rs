@@ -2,7 +2,9 @@
 //! its own subjects (chosen by a hash of segment and tone, so segments differ but runs repeat exactly),
 //! openings, closing and calls to action; the opening also fits the segment (welcome for new customers,
 //! thanks for regulars, an invitation back for lapsed ones). Every claim is a whole sentence of a cited
-//! passage, kept in the passage's order, one paragraph per document, never inside quotation marks. Nothing
+//! passage, kept in the passage's order, one paragraph per topic of a document (points apart from returns),
+//! never inside quotation marks; a claim already made is not made again, and the subject names a cited
+//! title only when the body tells what that title says. Nothing
 //! the composer adds makes a claim: no deadline, urgency or offer that a passage does not state. It answers in
 //! the same JSON a model would, so the parser and validator judge it too. The rubric is in
 //! `docs/copy-review/rubric.md`.
@@ -318,7 +320,6 @@ fn runs(brief: &Brief) -> Vec<(usize, Vec<&str>)> {
         .iter()
         .enumerate()
         .filter(|(_, h)| !h.passages.iter().any(|p| addressed_to_model(&p.text)))
-        .filter(|(_, h)| !about_another_tier(brief, &h.title))
         .filter_map(|(i, h)| {
             let mut passages: Vec<_> = h.passages.iter().collect();
             passages.sort_by_key(|p| p.start);
@@ -344,9 +345,20 @@ fn runs(brief: &Brief) -> Vec<(usize, Vec<&str>)> {
                 }
                 prev_end = Some(p.end);
             }
-            (!run.is_empty()).then_some((i, run))
+            let tier = brief.segment.typical.get("tier").map(String::as_str);
+            // Another tier's document may still be told when its first quoted sentence says how to reach
+            // that tier: then it reads as something to aim for, not a benefit the reader is said to have.
+            let blocked = about_another_tier(tier, &h.title) && !run.first().is_some_and(|s| explains_reaching(s));
+            (!run.is_empty() && !blocked).then_some((i, run))
         })
         .collect()
+}
+
+/// "Gold is the highest tier…, reached after $1,000 of purchases" or "…move up to Silver": the sentence
+/// tells the reader how to get there.
+fn explains_reaching(s: &str) -> bool {
+    let lower = s.to_lowercase();
+    ["reached after", "reach ", "move up", "moves up", "qualify"].iter().any(|w| lower.contains(w))
 }
 
 /// Membership tier names a document may be about.
@@ -354,8 +366,8 @@ const TIERS: [&str; 6] = ["Bronze", "Silver", "Gold", "Platinum", "Diamond", "VI
 
 /// A document titled for a tier the segment's typical customer is not in ("Gold Member Early Access" to a
 /// Silver segment) would promise benefits the reader does not have. Unknown tiers filter nothing.
-fn about_another_tier(brief: &Brief, title: &str) -> bool {
-    let Some(tier) = brief.segment.typical.get("tier") else { return false };
+fn about_another_tier(tier: Option<&str>, title: &str) -> bool {
+    let Some(tier) = tier else { return false };
     let named: Vec<&str> = TIERS.iter().copied().filter(|t| title.split_whitespace().any(|w| w == *t)).collect();
     !named.is_empty() && !named.iter().any(|t| t.eq_ignore_ascii_case(tier.trim()))
 }
@@ -382,9 +394,135 @@ fn repeats_a_fact(s: &str, said: &[&str]) -> bool {
         let same_number = numbers.iter().any(|n| on.contains(n));
         // Different numbers are different facts ("layer 1" and "layer 2"), however alike the words.
         let other_numbers = !numbers.is_empty() && !on.is_empty() && !same_number;
+        // A sentence that names a tier the other does not ("Gold members earn double points") is a fact about
+        // that tier, however alike the rest.
+        if names_new_tier(s, other) {
+            return false;
+        }
         (same_number && shared >= 2)
             || (!other_numbers && !content.is_empty() && 2 * shared >= content.len().min(oc.len()).max(1))
+            || (!other_numbers && restates(s, other))
     })
+}
+
+/// Words that carry no fact of their own, left out when comparing what two sentences say.
+const FILLER: [&str; 40] = [
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "for", "by", "with", "from", "as", "is", "are", "be",
+    "can", "it", "its", "you", "your", "our", "we", "us", "every", "each", "any", "all", "one", "so", "that", "this",
+    "who", "have", "has", "not", "also", "their",
+];
+
+/// Normalized tokens of a sentence: lower case, a plural `s` dropped, filler and numbers left out.
+fn norm_tokens(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = s
+        .split(|c: char| !c.is_alphanumeric())
+        .map(|t| t.to_lowercase())
+        // Numbers are left to the rule that compares them: "layer 1" and "layer 2" differ by theirs.
+        .filter(|t| !t.is_empty() && !FILLER.contains(&t.as_str()) && !t.chars().all(|c| c.is_ascii_digit()))
+        .map(|t| if t.len() > 3 { t.trim_end_matches('s').to_string() } else { t })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The same claim in other words ("Members of Northwind Rewards earn points on every order" and later
+/// "Members earn one point for every dollar spent"): most of the sentence's normalized tokens were already
+/// said.
+fn restates(s: &str, other: &str) -> bool {
+    let (mine, theirs) = (norm_tokens(s), norm_tokens(other));
+    if mine.len() < 4 {
+        return false;
+    }
+    let shared = mine.iter().filter(|w| theirs.contains(w)).count();
+    5 * shared >= 2 * mine.len()
+}
+
+fn names_new_tier(s: &str, other: &str) -> bool {
+    let (mine, theirs) = (norm_tokens(s), norm_tokens(other));
+    TIERS.iter().any(|t| {
+        let t = t.to_lowercase();
+        mine.contains(&t) && !theirs.contains(&t)
+    })
+}
+
+/// What a sentence is about, so a paragraph holds one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topic {
+    Returns,
+    Delivery,
+    Rewards,
+    Range,
+}
+
+fn topic(s: &str) -> Topic {
+    let lower = s.to_lowercase();
+    let has = |ws: &[&str]| ws.iter().any(|w| lower.contains(w));
+    if has(&["return", "refund"]) {
+        Topic::Returns
+    } else if has(&["deliver", "shipping", "dispatch"]) {
+        Topic::Delivery
+    } else if has(&["point", "reward", "tier", "member"]) {
+        Topic::Rewards
+    } else {
+        Topic::Range
+    }
+}
+
+/// A subject that names what the body covers and claims nothing: "Your rewards, returns and what is new".
+fn plain_title(topics: &[Topic]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for t in topics {
+        let n = match t {
+            Topic::Returns => "returns",
+            Topic::Delivery => "delivery",
+            Topic::Rewards => "rewards",
+            Topic::Range => "our range",
+        };
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let text = match names.as_slice() {
+        [] => "our latest news".to_string(),
+        [one] => format!("your {one}"),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    let mut c = text.chars();
+    c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+}
+
+/// Title words that label rather than claim ("Benefits", "Getting Started", "Come Back").
+const LABEL_WORDS: [&str; 22] = [
+    "benefits", "benefit", "works", "work", "how", "what", "guide", "getting", "started", "your", "our", "the", "and",
+    "to", "of", "for", "a", "come", "back", "welcome", "is", "has",
+];
+
+/// Whether the body makes the title's claim: each of its words that is neither a label nor a proper name
+/// (a capitalised word in the middle of some passage sentence, like "Northwind") appears in one sentence the
+/// body quotes, compared on a five-letter stem so "arrived" matches "arrives" but not "range".
+fn title_is_told(title: &str, said: &[&str], passages: &[&str]) -> bool {
+    let stem = |w: &str| w.to_lowercase().chars().take(5).collect::<String>();
+    let split = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
+    };
+    let proper = |w: &str| {
+        passages
+            .iter()
+            .any(|p| p.split_whitespace().skip(1).any(|x| x.trim_matches(|c: char| !c.is_alphanumeric()) == w))
+            && w.chars().next().is_some_and(char::is_uppercase)
+    };
+    let claim: Vec<String> = split(title)
+        .iter()
+        .filter(|w| !LABEL_WORDS.contains(&w.to_lowercase().as_str()) && !proper(w))
+        .map(|w| stem(w))
+        .collect();
+    // All in one sentence: "arrives" in a delivery sentence does not tell that the winter range arrived.
+    claim.is_empty()
+        || said.iter().any(|s| {
+            let words: Vec<String> = split(s).iter().map(|w| stem(w)).collect();
+            claim.iter().all(|c| words.contains(c))
+        })
 }
 
 /// Most sentences taken from one document: enough to make its point, few enough to leave room for another.
@@ -402,36 +540,48 @@ pub fn compose(brief: &Brief) -> Value {
     let closing = v.closings[who].to_string();
     // `core` counts what the body surely has; the last paragraph's lead-in is counted against the maximum.
     let mut core = words(&opening) + words(&closing) + words(v.last_lead);
-    let mut paragraphs: Vec<(usize, Vec<&str>)> = Vec::new();
-    // Depth first: a document's point is made in one paragraph before the next document starts, so each
-    // paragraph holds one idea. When every document is short, later rounds add more of each.
+    // (hit, topic, sentences): one paragraph per topic of a document, so points and returns from the same
+    // passage are told apart rather than run together.
+    let mut paragraphs: Vec<(usize, Topic, Vec<&str>)> = Vec::new();
+    // Depth first: a document's point is made before the next document starts. When every document is
+    // short, later rounds add more of each.
     let docs = runs(brief);
     let mut taken: Vec<usize> = vec![0; docs.len()];
     let mut round = 0;
-    // Ends: every round either adds a sentence (each document has finitely many) or stops.
+    // Ends: every round either moves some document forward (each has finitely many sentences) or stops.
     'fill: loop {
         let mut added = false;
         for (d, (hit, run)) in docs.iter().enumerate() {
             let quota = if round == 0 { MAX_PER_DOC } else { 1 };
-            for _ in 0..quota {
-                if core >= min_words && (core >= target || paragraphs.iter().map(|(_, s)| s.len()).sum::<usize>() >= 6)
+            let mut used = 0;
+            while used < quota {
+                if core >= min_words
+                    && (core >= target || paragraphs.iter().map(|(_, _, s)| s.len()).sum::<usize>() >= 6)
                 {
                     break 'fill;
                 }
                 let Some(s) = run.get(taken[d]) else { break };
-                let said: Vec<&str> = paragraphs.iter().flat_map(|(_, sents)| sents.iter().copied()).collect();
-                // A document stops at a sentence that repeats what is already said (or does not fit): skipping
-                // it could leave the next sentence without what it refers to.
-                if core + words(s) > max_words || repeats_a_fact(s, &said) {
+                if core + words(s) > max_words {
+                    taken[d] = run.len();
+                    break;
+                }
+                let said: Vec<&str> = paragraphs.iter().flat_map(|(_, _, sents)| sents.iter().copied()).collect();
+                // A document stops at a sentence that repeats what is already said: the sentences after it
+                // ("Items should be unworn…" after a dropped returns rule) may depend on it without saying so.
+                if repeats_a_fact(s, &said) {
                     taken[d] = run.len();
                     break;
                 }
                 core += words(s);
                 taken[d] += 1;
+                used += 1;
                 added = true;
-                match paragraphs.iter_mut().find(|(h, _)| h == hit) {
-                    Some((_, sents)) => sents.push(*s),
-                    None => paragraphs.push((*hit, vec![*s])),
+                let topic = topic(s);
+                match paragraphs.iter_mut().rev().find(|(h, _, _)| h == hit) {
+                    // A sentence that leans back stays with the one it refers to, and one with no topic of its
+                    // own ("Items should be unworn…" after the returns rule) stays with what it qualifies.
+                    Some((_, t, sents)) if *t == topic || topic == Topic::Range || leans_back(s) => sents.push(*s),
+                    _ => paragraphs.push((*hit, topic, vec![*s])),
                 }
             }
         }
@@ -443,11 +593,11 @@ pub fn compose(brief: &Brief) -> Value {
 
     let citations: Vec<Value> = paragraphs
         .iter()
-        .flat_map(|(hit, sents)| sents.iter().map(move |s| json!({"doc_id": brief.hits[*hit].doc_id, "quote": s})))
+        .flat_map(|(hit, _, sents)| sents.iter().map(move |s| json!({"doc_id": brief.hits[*hit].doc_id, "quote": s})))
         .collect();
     let mut body = vec![opening];
     let last = paragraphs.len().saturating_sub(1);
-    for (i, (_, sents)) in paragraphs.iter().enumerate() {
+    for (i, (_, _, sents)) in paragraphs.iter().enumerate() {
         let text = sents.join(" ");
         if i == last && last > 0 {
             body.push(format!("{} {text}", v.last_lead));
@@ -458,9 +608,20 @@ pub fn compose(brief: &Brief) -> Value {
     body.push(closing);
 
     // Titles only of documents the message cites, so an offer in a title ("Free Standard Shipping Over $75")
-    // is always backed by a cited passage.
-    let cited_titles: Vec<&str> = paragraphs.iter().map(|(h, _)| brief.hits[*h].title.as_str()).collect();
-    let top_title = cited_titles.first().copied().unwrap_or("our latest news");
+    // is always backed by a cited passage; and only a title whose claim the body makes ("The Winter Range Has
+    // Arrived" needs a body that says the range arrived), else a plain subject naming the body's topics.
+    let mut cited_titles: Vec<&str> = Vec::new();
+    for (h, _, _) in &paragraphs {
+        let t = brief.hits[*h].title.as_str();
+        if !cited_titles.contains(&t) {
+            cited_titles.push(t);
+        }
+    }
+    let said: Vec<&str> = paragraphs.iter().flat_map(|(_, _, sents)| sents.iter().copied()).collect();
+    let passages: Vec<&str> = brief.hits.iter().flat_map(|h| h.passages.iter().map(|p| p.text.as_str())).collect();
+    let topics: Vec<Topic> = paragraphs.iter().map(|(_, t, _)| *t).collect();
+    let plain = plain_title(&topics);
+    let top_title = cited_titles.iter().copied().find(|t| title_is_told(t, &said, &passages)).unwrap_or(plain.as_str());
     let start = pick(brief, "subject", v.subjects.len());
     let subject = (0..v.subjects.len())
         .filter_map(|i| {
@@ -468,11 +629,12 @@ pub fn compose(brief: &Brief) -> Value {
         })
         .next()
         .unwrap_or_else(|| top_title.chars().take(brief.subject_max_chars).collect());
-    let preheader = match cited_titles.get(1) {
+    let cited_titles: Vec<&str> = cited_titles.into_iter().filter(|t| *t != top_title).collect();
+    let preheader = match cited_titles.first().filter(|t| title_is_told(t, &said, &passages)) {
         Some(t) => v.preheader.replace("{title}", &t.replace(": ", " — ")),
         None => v.preheader_alone.to_string(),
     };
-    let category = paragraphs.first().map_or("", |(h, _)| brief.hits[*h].category.as_str());
+    let category = paragraphs.first().map_or("", |(h, _, _)| brief.hits[*h].category.as_str());
     json!({
         "subject": subject,
         "preheader": preheader,
@@ -507,5 +669,49 @@ mod tests {
         let s = fit_subject("Take a look: {title}", "The Very Long Winter Jacket Collection Of The Year", "x", 30);
         assert_eq!(s.as_deref(), Some("Take a look: The Very Long"));
         assert!(fit_subject("A long fixed pattern of text {title}", "Title", "x", 10).is_none());
+    }
+
+    #[test]
+    fn a_restated_claim_is_a_repeat() {
+        let said = ["Members of Northwind Rewards earn points on every order, including winter range purchases."];
+        assert!(repeats_a_fact("Members earn one point for every dollar spent, online or in store.", &said));
+        // A tier's own rule is a new fact, and so is an unrelated sentence.
+        assert!(!repeats_a_fact("Gold members earn double points on every order.", &said));
+        assert!(!repeats_a_fact("Standard delivery takes three to five business days within the country.", &said));
+    }
+
+    #[test]
+    fn a_title_is_used_only_when_the_body_tells_it() {
+        let passages = ["Members of Northwind Rewards earn points on every order, including winter range purchases."];
+        let said = passages;
+        assert!(!title_is_told("The Winter Range Has Arrived", &said, &passages));
+        let said = ["The winter range has arrived, with new insulated jackets in stores and online."];
+        assert!(title_is_told("The Winter Range Has Arrived", &said, &passages));
+        let said = ["Members earn points on winter range purchases.", "Express delivery arrives in two days."];
+        assert!(!title_is_told("The Winter Range Has Arrived", &said, &passages));
+        // Labels and the brand name claim nothing.
+        let said = ["Every new member of Northwind Rewards starts at Bronze tier."];
+        assert!(title_is_told("Bronze Tier: Getting Started", &said, &passages));
+        assert!(title_is_told("Come Back to Northwind", &said, &passages));
+        assert_eq!(plain_title(&[Topic::Rewards, Topic::Returns, Topic::Delivery]), "Rewards, returns and delivery");
+        assert_eq!(plain_title(&[Topic::Rewards]), "Your rewards");
+    }
+
+    #[test]
+    fn points_and_returns_are_different_topics() {
+        assert_eq!(topic("Members of Northwind Rewards earn points on every order."), Topic::Rewards);
+        assert_eq!(topic("Every order comes with free returns within 60 days."), Topic::Returns);
+        assert_eq!(topic("Standard delivery takes three to five business days."), Topic::Delivery);
+        assert_eq!(topic("Deliveries during the winter holidays can take extra days."), Topic::Delivery);
+    }
+
+    #[test]
+    fn another_tier_is_told_only_with_how_to_reach_it() {
+        assert!(about_another_tier(Some("Silver"), "Gold Tier Benefits"));
+        assert!(!about_another_tier(Some("Gold"), "Gold Tier Benefits"));
+        assert!(explains_reaching("Gold is the highest tier of Northwind Rewards, reached after $1,000 of purchases."));
+        assert!(!explains_reaching(
+            "Gold members shop every Northwind sale 48 hours before it opens to everyone else."
+        ));
     }
 }
