@@ -25,8 +25,7 @@ pub struct CampaignWeeksDoc {
 pub struct WeekInfo {
     pub run_id: String,
     pub date: NaiveDate,
-    /// `fixed` or `thompson`.
-    pub mode: String,
+    pub mode: crate::config::AllocationMode,
     /// Whose outcomes the week's analysis used; `none` when it has not been analysed yet.
     pub outcomes_source: OutcomesSource,
 }

@@ -81,7 +81,7 @@ fn assemble(campaign: &str, newest: &CampaignConfig, weeks: &[Loaded]) -> Campai
             .map(|w| WeekInfo {
                 run_id: w.entry.run_id.clone(),
                 date: w.entry.date,
-                mode: w.entry.mode.to_string(),
+                mode: w.entry.mode,
                 outcomes_source: w.source,
             })
             .collect(),

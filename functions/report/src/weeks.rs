@@ -39,13 +39,8 @@ fn rates_chart(s: &SegmentWeeks, metric: &str) -> Option<String> {
                 label: format!("{} {arm}", w.date),
                 parts: vec![(a.rate, class(arm, i))],
                 whisker: Some((a.ci_low, a.ci_high)),
-                value: format!(
-                    "{} [{}, {}] n={}",
-                    fmt::pct(a.rate),
-                    fmt::pct(a.ci_low),
-                    fmt::pct(a.ci_high),
-                    fmt::int(a.n)
-                ),
+                // The interval is the whisker; the value column only has room for the rate and the count.
+                value: format!("{} · n={}", fmt::pct(a.rate), fmt::int(a.n)),
             });
         }
     }
@@ -65,15 +60,19 @@ fn weights_chart(s: &SegmentWeeks) -> Option<String> {
             label: w.date.to_string(),
             parts: s.arms.iter().enumerate().filter_map(|(i, a)| w.weights.get(a).map(|x| (*x, class(a, i)))).collect(),
             whisker: None,
-            value: s
-                .arms
-                .iter()
-                .filter_map(|a| w.weights.get(a).map(|x| format!("{a} {:.0}%", x * 100.0)))
-                .collect::<Vec<_>>()
-                .join(" · "),
+            // Shares in the title's arm order: the value column has no room for the arm names.
+            value: format!(
+                "{}%",
+                s.arms
+                    .iter()
+                    .filter_map(|a| w.weights.get(a).map(|x| format!("{:.0}", x * 100.0)))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            ),
         })
         .collect();
-    (!bars.is_empty()).then(|| hbar("Weights in force by week", &bars, 0.0, 1.0, fmt::tick_pct))
+    let title = format!("Weights in force by week ({})", s.arms.join(" / "));
+    (!bars.is_empty()).then(|| hbar(&title, &bars, 0.0, 1.0, fmt::tick_pct))
 }
 
 fn cumulative_chart(s: &SegmentWeeks) -> Option<String> {
@@ -129,7 +128,7 @@ pub fn render_html(doc: &CampaignWeeksDoc) -> String {
             r#"<tr><td data-label="date">{}</td><td data-label="run"><code>{}</code></td><td data-label="allocation">{}</td><td data-label="outcomes">{}</td></tr>"#,
             w.date,
             HtmlEscape(&w.run_id),
-            HtmlEscape(&w.mode),
+            w.mode,
             source
         );
     }
@@ -212,7 +211,7 @@ mod tests {
             weeks: vec![WeekInfo {
                 run_id: "weekly-20261125-0123456789ab".into(),
                 date,
-                mode: "thompson".into(),
+                mode: cpo_common::config::AllocationMode::Thompson,
                 outcomes_source: OutcomesSource::Simulated,
             }],
             segments: vec![SegmentWeeks {

@@ -308,3 +308,112 @@ async fn report_fits_desktop_and_phone_with_round_ticks_and_aa_contrast() {
         assert!(p.contrast.is_empty(), "{width} px: text below WCAG AA contrast:\n{}", p.contrast.join("\n"));
     }
 }
+
+/// Twelve weeks of a thompson campaign, two segments (one named to attack the page), four arms.
+fn weeks_doc() -> cpo_common::model::weeks::CampaignWeeksDoc {
+    use cpo_common::model::weeks::*;
+    use std::collections::BTreeMap;
+    let arms = ["control", "urgent", "informational", "friendly"];
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 9, 7).unwrap();
+    let dates: Vec<_> = (0..12).map(|w| start + chrono::Duration::weeks(w)).collect();
+    let run_id = |d: &chrono::NaiveDate| format!("weekly-{}-0123456789ab", d.format("%Y%m%d"));
+    let segment = |name: &str| {
+        let mut actual = 0;
+        let mut fixed = 0.0;
+        let mut weeks = Vec::new();
+        let mut cumulative = Vec::new();
+        for (i, d) in dates.iter().enumerate() {
+            let best = 0.25 + 0.4 * (i as f64 / 11.0);
+            let weights: BTreeMap<String, f64> = arms
+                .iter()
+                .map(|a| {
+                    (
+                        a.to_string(),
+                        if *a == "control" {
+                            0.25
+                        } else if *a == "friendly" {
+                            best
+                        } else {
+                            (0.75 - best) / 2.0
+                        },
+                    )
+                })
+                .collect();
+            let mut cells = BTreeMap::new();
+            for a in arms {
+                let n = (40_000.0 * weights[a]) as u64;
+                let rate = if a == "friendly" {
+                    0.08
+                } else if a == "control" {
+                    0.02
+                } else {
+                    0.03
+                };
+                let s = (n as f64 * rate) as u64;
+                actual += s;
+                fixed += 10_000.0 * rate;
+                cells.insert(a.to_string(), ArmWeek { n, successes: s, rate, ci_low: rate * 0.9, ci_high: rate * 1.1 });
+            }
+            weeks.push(SegmentWeek { run_id: run_id(d), date: *d, weights, arms: cells });
+            cumulative.push(Cumulative { date: *d, actual, fixed_split: fixed });
+        }
+        SegmentWeeks {
+            segment: name.into(),
+            arms: arms.iter().map(|a| a.to_string()).collect(),
+            weeks,
+            cumulative,
+            versus_control: arms[1..]
+                .iter()
+                .map(|a| Stratified {
+                    arm: a.to_string(),
+                    diff: Some(0.01),
+                    diff_ci_low: Some(0.0),
+                    diff_ci_high: Some(0.02),
+                    weeks: 12,
+                })
+                .collect(),
+            best: Some(Best {
+                arm: "friendly".into(),
+                prob_best: arms.iter().map(|a| (a.to_string(), if *a == "friendly" { 0.97 } else { 0.01 })).collect(),
+            }),
+        }
+    };
+    CampaignWeeksDoc {
+        campaign: "weekly".into(),
+        metric: cpo_common::model::experiment::Metric::Click,
+        generated_at: chrono::Utc::now(),
+        weeks: dates
+            .iter()
+            .map(|d| WeekInfo {
+                run_id: run_id(d),
+                date: *d,
+                mode: cpo_common::config::AllocationMode::Thompson,
+                outcomes_source: cpo_common::model::experiment::OutcomesSource::Simulated,
+            })
+            .collect(),
+        segments: vec![segment("Champions"), segment("Loyal <script>alert('segment')</script>")],
+    }
+}
+
+#[test]
+fn campaign_weeks_page_renders_quietly_and_fits_desktop_and_phone() {
+    let html = cpo_report::weeks::render_html(&weeks_doc());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("index.html");
+    std::fs::write(&file, &html).unwrap();
+    let (dom, log) = dump_dom(&file, &dir.path().join("profile"));
+    assert!(!dom.contains("<script"), "a <script> element exists in the rendered DOM");
+    assert!(dom.contains("Loyal &lt;script&gt;"), "the segment name stays text");
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught") || l.contains("Content Security Policy"))
+        .collect();
+    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
+    for width in [1280, 390] {
+        let p = probe(&html, width);
+        assert!(p.doc <= p.vw, "{width} px: the page scrolls horizontally ({} > {})", p.doc, p.vw);
+        assert!(p.overflow.is_empty(), "{width} px: elements past the right edge:\n{}", p.overflow.join("\n"));
+        assert!(p.clipped.is_empty(), "{width} px: clipped scroll containers:\n{}", p.clipped.join("\n"));
+        assert!(p.contrast.is_empty(), "{width} px: text below WCAG AA contrast:\n{}", p.contrast.join("\n"));
+    }
+}
