@@ -62,6 +62,8 @@ A second run of the same file and config reuses every step (\"reused\" in the su
     Runs(cmd::runs::Args),
     /// A campaign's weeks from its ledger: date, run, suppressed, deferred, held out, sent.
     Ledger(cmd::ledger::Args),
+    /// Simulated seasons: weekly runs with outcomes drawn from a known truth (`cpo simulate season`).
+    Simulate(cmd::simulate::Args),
     /// Remove one customer from every customer-level object (`cpo erase --customer ID`).
     #[command(after_help = "Examples:
   cpo erase --customer C00000042 --dry-run
@@ -117,6 +119,9 @@ fn wants_json(command: &Command) -> bool {
             cmd::safety::Command::Screen(s) => s.json,
             cmd::safety::Command::Eval(e) => e.json,
         },
+        Command::Simulate(a) => match &a.what {
+            cmd::simulate::What::Season(s) => s.json,
+        },
         Command::Sfn(_) | Command::Gen(_) | Command::Render(_) => false,
     }
 }
@@ -148,6 +153,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Runs(a) => cmd::runs::run(a).await,
         Command::Ledger(a) => cmd::ledger::run(a).await,
         Command::Erase(a) => cmd::erase::run(a).await,
+        Command::Simulate(a) => cmd::simulate::run(a).await,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod outcome_rows;
 pub mod parts;
 pub mod plan;
 pub mod render;
+pub mod season;
 pub mod send;
 pub mod simulate;
 pub mod suppression;
