@@ -338,7 +338,8 @@ mod tests {
             ("segments: {A: [0.1]}", "field `segments.A`: expected a mapping of arm"),
             ("segments: [A]", "field `segments`: expected a mapping of segment"),
             ("segment: {A: {urgent: 0.1}}", "field `segment`: unknown field"),
-            ("default: {control: .nan}", "field `default.control`: NaN is not a rate"),
+            // NaN has no JSON form: it reads as no value at all.
+            ("default: {control: .nan}", "field `default.control`: expected a rate"),
             ("{}", "field `segments`: no segment and no `default`"),
             ("- 1", "t.yaml: expected a mapping"),
             ("a: [", "t.yaml: not YAML"),
