@@ -21,15 +21,16 @@ fn arm_map() -> impl Strategy<Value = BTreeMap<String, Vec<f64>>> {
     prop::collection::btree_map(prop::sample::select(ARMS.to_vec()).prop_map(String::from), rates(), 1..4)
 }
 
-fn truth_tree(
-) -> impl Strategy<Value = (Option<BTreeMap<String, Vec<f64>>>, BTreeMap<String, BTreeMap<String, Vec<f64>>>)> {
+/// Arm → weekly rates.
+type ArmRates = BTreeMap<String, Vec<f64>>;
+/// The optional `default` and the `segments` of a truth file.
+type Tree = (Option<ArmRates>, BTreeMap<String, ArmRates>);
+
+fn truth_tree() -> impl Strategy<Value = Tree> {
     (prop::option::of(arm_map()), prop::collection::btree_map("[A-Z][a-z]{1,8}( [A-Z][a-z]{1,6})?", arm_map(), 1..5))
 }
 
-fn to_json(
-    default: &Option<BTreeMap<String, Vec<f64>>>,
-    segments: &BTreeMap<String, BTreeMap<String, Vec<f64>>>,
-) -> serde_json::Value {
+fn to_json(default: &Option<ArmRates>, segments: &BTreeMap<String, ArmRates>) -> serde_json::Value {
     let mut v = serde_json::json!({ "segments": segments });
     if let Some(d) = default {
         v["default"] = serde_json::json!(d);
