@@ -14,7 +14,7 @@ use bytes::Bytes;
 use cpo::local::LocalStarter;
 use cpo_common::keys::{Key, RunKeys};
 use cpo_common::store::emulators::{unique_prefix, EmulatorEnv};
-use cpo_common::store::DynStore;
+use cpo_common::store::{DynStore, StoreExt};
 use cpo_common::Ctx;
 use cpo_e2e::*;
 use cpo_trigger::handler::{handle_value, Deps};
@@ -343,4 +343,85 @@ async fn three_scheduled_weeks_through_the_trigger_on_moto() {
     }
     let d = Trigger { store, deps, starter, bucket: env.s3_bucket.clone(), prefix };
     three_weeks(&d, "moto s3").await;
+}
+
+// ------------------------------------------------------------------------- thompson allocation over weeks
+
+/// The bundled campaign in thompson mode, with `friendly` clearly the best tone (simulated opens doubled).
+fn thompson_yaml() -> String {
+    let text = cpo_common::bundled::campaign_yaml();
+    let sim = "simulation: {seed: 7, lifts: {urgent: 0.10, informational: 0.05, friendly: 0.15}}";
+    assert!(text.contains(sim), "the bundled campaign's simulation line moved");
+    text.replace(sim, "simulation: {seed: 7, lifts: {urgent: 0.0, informational: 0.0, friendly: 1.0}}")
+        + "\nallocation: {mode: thompson, control_share: 0.25, floor: 0.05, decay: 0.8}\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thompson_weeks_move_share_to_the_clearly_better_tone() {
+    const DATES: [&str; 4] = ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23"];
+    let s = Scratch::new();
+    let customers = s.customers(6000, 5);
+    let file = s.path("weekly.yaml");
+    std::fs::write(&file, thompson_yaml()).unwrap();
+    let store = s.store();
+    let mut friendly_share = Vec::new();
+    for date in DATES {
+        let mut args = run_args(&s.store_url(), &customers, true);
+        args.campaign = file.display().to_string();
+        args.as_of = Some(date.parse().unwrap());
+        cpo::cmd::run::run(args).await.expect("cpo run");
+        let run_id = run_of(&store, "weekly", date).await;
+        let keys = RunKeys::new(&run_id).unwrap();
+        let w: Value = store.get_json(&keys.prefix().join("weights.json").unwrap()).await.unwrap();
+        assert_eq!(w["mode"], "thompson");
+        let segs = w["segments"].as_object().unwrap();
+        for (seg, arms) in segs {
+            assert!((arms["control"].as_f64().unwrap() - 0.25).abs() < 1e-12, "{date} {seg}: {arms}");
+            for (arm, x) in arms.as_object().unwrap() {
+                assert!(x.as_f64().unwrap() >= 0.05 - 1e-12, "{date} {seg} {arm} below the floor: {arms}");
+            }
+        }
+        // The weights in force were tested for SRM and match the assignment.
+        let analysis: Value = store.get_json(&keys.analysis()).await.unwrap();
+        assert_eq!(analysis["srm_flag"], false, "{date}: {}", analysis["srm_p_value"]);
+        assert_eq!(analysis["extra"]["weights_in_force"], w["segments"]);
+        // friendly's share of everyone assigned this week.
+        let arms: Value = store.get_json(&keys.step("assign")).await.unwrap();
+        let arms = &arms["output"]["counts"]["arms"];
+        let total: f64 = arms.as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        friendly_share.push(arms["friendly"].as_f64().unwrap() / total);
+    }
+    println!("friendly share by week: {friendly_share:?}");
+    assert!((friendly_share[0] - 0.25).abs() < 0.03, "week 1 splits equally: {friendly_share:?}");
+    assert!(friendly_share[2] > 0.45 && friendly_share[3] > 0.5, "friendly gains share: {friendly_share:?}");
+
+    // The campaign across weeks.
+    let args = cpo::cmd::campaign::Args {
+        command: cpo::cmd::campaign::Command::Report(cpo::cmd::campaign::ReportArgs {
+            campaign: "weekly".into(),
+            store: s.store_url(),
+            json: true,
+        }),
+    };
+    cpo::cmd::campaign::run(args).await.expect("cpo campaign report");
+    let doc: cpo_common::model::weeks::CampaignWeeksDoc =
+        store.get_json(&Key::new("campaigns/weekly/report/report.json").unwrap()).await.unwrap();
+    assert_eq!(doc.weeks.len(), 4);
+    let big: Vec<_> = doc.segments.iter().filter(|s| s.weeks.iter().all(|w| !w.arms.is_empty())).collect();
+    assert!(!big.is_empty());
+    let best_friendly = big.iter().filter(|s| s.best.as_ref().is_some_and(|b| b.arm == "friendly")).count();
+    assert!(best_friendly * 2 > big.len(), "friendly is the best arm in most segments");
+    let (actual, fixed): (u64, f64) = doc
+        .segments
+        .iter()
+        .filter_map(|s| s.cumulative.last())
+        .fold((0, 0.0), |(a, f), c| (a + c.actual, f + c.fixed_split));
+    println!("cumulative clicks: {actual} with thompson vs {fixed:.1} estimated for the fixed split");
+    assert!(actual as f64 > fixed, "thompson earned more than the fixed split: {actual} vs {fixed}");
+    for s in &doc.segments {
+        assert!(s.weeks.iter().all(|w| w.weights.get("control").is_some_and(|c| (c - 0.25).abs() < 1e-12)));
+    }
+    let html = store.get(&Key::new("campaigns/weekly/report/index.html").unwrap()).await.unwrap();
+    let html = String::from_utf8(html.to_vec()).unwrap();
+    assert!(html.contains("Weights in force by week") && html.contains("chance of being best"));
 }

@@ -64,6 +64,8 @@ A second run of the same file and config reuses every step (\"reused\" in the su
     Ledger(cmd::ledger::Args),
     /// Simulated seasons: weekly runs with outcomes drawn from a known truth (`cpo simulate season`).
     Simulate(cmd::simulate::Args),
+    /// A campaign across weeks (`cpo campaign report --campaign NAME`): rates, weights, best arm.
+    Campaign(cmd::campaign::Args),
     /// Remove one customer from every customer-level object (`cpo erase --customer ID`).
     #[command(after_help = "Examples:
   cpo erase --customer C00000042 --dry-run
@@ -111,6 +113,9 @@ fn wants_json(command: &Command) -> bool {
         Command::Analyze(a) => a.json,
         Command::Runs(a) => a.json,
         Command::Ledger(a) => a.json,
+        Command::Campaign(a) => match &a.command {
+            cmd::campaign::Command::Report(r) => r.json,
+        },
         Command::Erase(a) => a.json,
         Command::Audit(a) => match &a.command {
             cmd::audit::Command::Verify(v) => v.json,
@@ -152,6 +157,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Render(a) => cmd::render::run(a).await,
         Command::Runs(a) => cmd::runs::run(a).await,
         Command::Ledger(a) => cmd::ledger::run(a).await,
+        Command::Campaign(a) => cmd::campaign::run(a).await,
         Command::Erase(a) => cmd::erase::run(a).await,
         Command::Simulate(a) => cmd::simulate::run(a).await,
     }

@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 use cpo_common::keys::{self, sha256_hex, Key, RunKeys};
 use cpo_common::model::experiment::AnalysisDoc;
 use cpo_common::store::{DynStore, StoreExt};
+use cpo_common::config::AllocationMode;
 use cpo_common::{CampaignConfig, Ctx};
 use cpo_experiment::season::{self, Limits, Preset, SegmentWeek, Tally, Truth, WeekDraw, WeekRegret};
 use cpo_experiment::simulate::Clock;
@@ -195,13 +196,14 @@ pub fn season_config(base: &CampaignConfig, mode: Mode, limits: &Limits, seed: u
     cfg.weights = std::iter::once(("control".to_string(), limits.control_share))
         .chain(cfg.tones.iter().map(|t| (t.clone(), tone_share)))
         .collect();
-    match mode {
-        Mode::Fixed => {}
-        Mode::Thompson => anyhow::bail!(
-            "allocation mode thompson is not available in this build (the campaign config has no `allocation` \
-             section yet); run with --modes fixed"
-        ),
-    }
+    // Thompson keeps control at `control_share` and each tone at `floor` or more (its other settings — metric,
+    // prior, decay — are the base campaign's); fixed uses the weights above.
+    cfg.allocation.mode = match mode {
+        Mode::Fixed => AllocationMode::Fixed,
+        Mode::Thompson => AllocationMode::Thompson,
+    };
+    cfg.allocation.control_share = limits.control_share;
+    cfg.allocation.floor = limits.floor;
     cfg.validate("season campaign")?;
     Ok(cfg)
 }

@@ -44,6 +44,122 @@ pub struct CampaignConfig {
     /// serialized config (and so of the config digest) while it is the default.
     #[serde(skip_serializing_if = "crate::outcomes::OutcomesConfig::is_default")]
     pub outcomes: crate::outcomes::OutcomesConfig,
+    /// How each week's customers are split between the arms: the fixed `weights`, or Thompson sampling over
+    /// earlier weeks (docs/architecture.md, "A campaign over time"). Left out of the serialized config while
+    /// it is the default, so fixed-weight campaigns keep their run ids.
+    #[serde(skip_serializing_if = "Allocation::is_default")]
+    pub allocation: Allocation,
+}
+
+/// `allocation: {mode, control_share, floor, metric, prior, decay}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Allocation {
+    pub mode: AllocationMode,
+    /// Thompson: share of the non-holdout customers that always get the control.
+    pub control_share: f64,
+    /// Thompson: least share of every shipped tone, so no tone stops being measured.
+    pub floor: f64,
+    /// Thompson: the metric a tone is judged on; `None` → `experiment.primary_metric`.
+    pub metric: Option<crate::model::experiment::Metric>,
+    /// Thompson: Beta prior of every tone's rate.
+    pub prior: BetaPrior,
+    /// Thompson: weight of a week's counts per week of age (1 = every week counts fully).
+    pub decay: f64,
+}
+
+/// How customers are split between the arms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationMode {
+    /// The configured `weights`, every week.
+    #[default]
+    Fixed,
+    /// Per segment, from the probability that each tone is best given earlier weeks (Beta posteriors).
+    Thompson,
+}
+
+impl AllocationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllocationMode::Fixed => "fixed",
+            AllocationMode::Thompson => "thompson",
+        }
+    }
+}
+
+impl std::fmt::Display for AllocationMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Beta(alpha, beta) prior over a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BetaPrior {
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+impl Default for BetaPrior {
+    fn default() -> Self {
+        Self { alpha: 1.0, beta: 1.0 }
+    }
+}
+
+impl Default for Allocation {
+    fn default() -> Self {
+        Self {
+            mode: AllocationMode::Fixed,
+            control_share: 0.25,
+            floor: 0.05,
+            metric: None,
+            prior: BetaPrior::default(),
+            decay: 0.8,
+        }
+    }
+}
+
+impl Allocation {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Check the fields against each other and the number of configured tones; `Err((field, why))`.
+    pub fn validate(&self, tones: usize) -> Result<(), (String, String)> {
+        let e = |f: &str, why: String| Err((format!("allocation.{f}"), why));
+        if !(0.0..1.0).contains(&self.control_share) {
+            return e("control_share", format!("{} must be in [0, 1)", self.control_share));
+        }
+        if !(0.0..=1.0).contains(&self.floor) {
+            return e("floor", format!("{} must be in [0, 1]", self.floor));
+        }
+        if !(self.decay > 0.0 && self.decay <= 1.0) {
+            return e("decay", format!("{} must be in (0, 1]", self.decay));
+        }
+        let BetaPrior { alpha, beta } = self.prior;
+        if !(alpha.is_finite() && beta.is_finite() && alpha > 0.0 && beta > 0.0) {
+            return e("prior", format!("alpha {alpha} and beta {beta} must be positive numbers"));
+        }
+        if let Some(m) = self.metric {
+            if m.is_guardrail() {
+                return e("metric", format!("{m} is a guardrail; choose open, click or convert"));
+            }
+        }
+        let needed = self.control_share + self.floor * tones as f64;
+        // A hair of tolerance so that 0.25 + 0.25 × 3 is accepted despite binary rounding.
+        if needed > 1.0 + 1e-9 {
+            return e(
+                "floor",
+                format!(
+                    "control_share {} + floor {} × {tones} tones = {needed:.4} exceeds 1",
+                    self.control_share, self.floor
+                ),
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,6 +345,7 @@ impl Default for CampaignConfig {
             prices: BTreeMap::new(),
             simulation: Simulation::default(),
             outcomes: crate::outcomes::OutcomesConfig::default(),
+            allocation: Allocation::default(),
         }
     }
 }
@@ -373,6 +490,9 @@ impl CampaignConfig {
         if let Err((field, why)) = self.outcomes.validate() {
             return err(&field, why);
         }
+        if let Err((field, why)) = self.allocation.validate(self.tones.len()) {
+            return err(&field, why);
+        }
         if self.experiment.primary_metric.is_guardrail() {
             return err(
                 "experiment.primary_metric",
@@ -388,6 +508,11 @@ impl CampaignConfig {
     /// Weight of an arm (a tone without an explicit weight gets the control's weight, else equal share).
     pub fn weight(&self, arm: &str) -> f64 {
         self.weights.get(arm).copied().unwrap_or_else(|| 1.0 / (self.tones.len() + 1) as f64)
+    }
+
+    /// The metric Thompson allocation judges tones on.
+    pub fn allocation_metric(&self) -> crate::model::experiment::Metric {
+        self.allocation.metric.unwrap_or(self.experiment.primary_metric)
     }
 
     /// Canonical JSON, the basis of the config digest in `run_id`.
@@ -467,6 +592,52 @@ mod tests {
             let e = CampaignConfig::from_yaml(&format!("name: x\n{bad}\n"), "c.yaml").unwrap_err();
             assert!(e.message.contains("c.yaml"), "{e}");
         }
+    }
+
+    #[test]
+    fn allocation_parses_and_defaults_leave_the_digest_alone() {
+        let fixed = CampaignConfig::from_yaml("name: x\n", "c.yaml").unwrap();
+        let explicit = CampaignConfig::from_yaml("name: x\nallocation: {mode: fixed}\n", "c.yaml").unwrap();
+        assert_eq!(fixed.digest(), explicit.digest(), "a default allocation is not serialized");
+        let cfg = CampaignConfig::from_yaml(
+            "name: x\nallocation: {mode: thompson, control_share: 0.2, floor: 0.1, metric: convert, \
+             prior: {alpha: 2, beta: 50}, decay: 0.5}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(cfg.allocation.mode, AllocationMode::Thompson);
+        assert_eq!(cfg.allocation.prior, BetaPrior { alpha: 2.0, beta: 50.0 });
+        assert_eq!(cfg.allocation_metric(), crate::model::experiment::Metric::Convert);
+        assert_ne!(cfg.digest(), fixed.digest());
+        let t = CampaignConfig::from_yaml("name: x\nallocation: {mode: thompson}\n", "c.yaml").unwrap();
+        assert_eq!((t.allocation.control_share, t.allocation.floor, t.allocation.decay), (0.25, 0.05, 0.8));
+        assert_eq!(t.allocation_metric(), crate::model::experiment::Metric::Click);
+        // 0.25 + 0.25 × 3 = 1 exactly: allowed.
+        CampaignConfig::from_yaml("name: x\nallocation: {mode: thompson, control_share: 0.25, floor: 0.25}\n", "c")
+            .unwrap();
+    }
+
+    #[test]
+    fn allocation_errors_name_the_field() {
+        for (bad, field) in [
+            ("{mode: thompson, control_share: 0.5, floor: 0.2}", "allocation.floor"),
+            ("{mode: bandit}", "mode"),
+            ("{mode: thompson, metric: clicks}", "clicks"),
+            ("{mode: thompson, metric: unsubscribe}", "allocation.metric"),
+            ("{mode: thompson, control_share: 1.2}", "allocation.control_share"),
+            ("{mode: thompson, decay: 0}", "allocation.decay"),
+            ("{mode: thompson, prior: {alpha: 0, beta: 1}}", "allocation.prior"),
+            ("{mode: thompson, weights: {}}", "weights"),
+        ] {
+            let e = CampaignConfig::from_yaml(&format!("name: x\nallocation: {bad}\n"), "c.yaml").unwrap_err();
+            assert!(e.message.contains("c.yaml") && e.message.contains(field), "{bad}: {e}");
+        }
+        let e = CampaignConfig::from_yaml(
+            "name: x\nallocation: {mode: thompson, control_share: 0.5, floor: 0.2}\n",
+            "c.yaml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("exceeds 1") && e.message.contains("3 tones"), "{e}");
     }
 
     #[test]

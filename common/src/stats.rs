@@ -480,3 +480,71 @@ mod tests {
         assert!(mde(0.01, 1000, 1000, 0.05, 0.8).is_some_and(|m| m > 0.0));
     }
 }
+
+/// One stratum (a week) of an arm-vs-control comparison: `(successes, n)` of the control, then of the arm.
+pub type Stratum = ((u64, u64), (u64, u64));
+
+/// Mantel–Haenszel risk difference `arm − control` over strata (weeks), with a 1−α Wald interval.
+///
+/// Each stratum's difference is weighted by `n_control · n_arm / (n_control + n_arm)`, so a week counts by its
+/// size and its balance and the comparison is only ever made *within* a week. When the split between arms
+/// changes from week to week and the base rate changes too, pooling the weeks' counts first compares a
+/// mostly-one-week control with a mostly-other-week arm and can reverse the sign (Simpson's paradox;
+/// docs/experiment.md, "Pooling weeks"). Variance: Σ wₖ² vₖ / (Σ wₖ)² with vₖ the stratum's unpooled
+/// binomial variance of the difference. Strata with an empty arm or control carry no information and are
+/// skipped; `None` when none is left.
+pub fn mantel_haenszel_diff(strata: &[Stratum], alpha: f64) -> Option<(f64, Interval)> {
+    let (mut sw, mut swd, mut swwv) = (0.0, 0.0, 0.0);
+    for &((kc, nc), (ka, na)) in strata {
+        if nc == 0 || na == 0 || kc > nc || ka > na {
+            continue;
+        }
+        let (pc, pa) = (kc as f64 / nc as f64, ka as f64 / na as f64);
+        let w = (nc as f64 * na as f64) / (nc + na) as f64;
+        let v = pc * (1.0 - pc) / nc as f64 + pa * (1.0 - pa) / na as f64;
+        sw += w;
+        swd += w * (pa - pc);
+        swwv += w * w * v;
+    }
+    if sw <= 0.0 {
+        return None;
+    }
+    let d = swd / sw;
+    let half = z_two_sided(alpha) * swwv.sqrt() / sw;
+    Some((d, Interval { low: d - half, high: d + half }))
+}
+
+/// The naive difference of pooled counts (all strata summed first): shown only to warn against it.
+pub fn pooled_diff(strata: &[Stratum]) -> Option<f64> {
+    let (mut kc, mut nc, mut ka, mut na) = (0u64, 0u64, 0u64, 0u64);
+    for &((a, b), (c, d)) in strata {
+        kc += a;
+        nc += b;
+        ka += c;
+        na += d;
+    }
+    (nc > 0 && na > 0).then(|| ka as f64 / na as f64 - kc as f64 / nc as f64)
+}
+
+#[cfg(test)]
+mod stratified_tests {
+    use super::*;
+
+    /// docs/experiment.md, "Pooling weeks": the tone beats control in each week, yet the pooled counts say
+    /// it loses, because it got most of its customers in the low-rate week.
+    #[test]
+    fn stratified_pooling_survives_simpsons_paradox_and_naive_pooling_does_not() {
+        let weeks: [Stratum; 2] = [((500, 5000), (550, 5000)), ((50, 2500), (180, 7500))];
+        let naive = pooled_diff(&weeks).unwrap();
+        assert!((naive - (730.0 / 12500.0 - 550.0 / 7500.0)).abs() < 1e-12);
+        assert!(naive < -0.014, "naive pooling says the tone loses: {naive}");
+        let (d, ci) = mantel_haenszel_diff(&weeks, 0.05).unwrap();
+        // (2500 × 0.01 + 1875 × 0.004) / 4375
+        assert!((d - 32.5 / 4375.0).abs() < 1e-12, "{d}");
+        assert!(d > 0.0 && ci.low < d && d < ci.high);
+        // One stratum: the plain difference.
+        let (d1, _) = mantel_haenszel_diff(&weeks[..1], 0.05).unwrap();
+        assert!((d1 - 0.01).abs() < 1e-12);
+        assert_eq!(mantel_haenszel_diff(&[((0, 0), (3, 10))], 0.05), None);
+    }
+}

@@ -6,6 +6,7 @@ use cpo_common::store::DynStore;
 
 pub mod analyze;
 pub mod audit;
+pub mod campaign;
 pub mod erase;
 pub mod gen;
 pub mod ledger;

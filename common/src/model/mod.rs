@@ -8,3 +8,4 @@ pub mod retrieval;
 pub mod safety;
 pub mod segment;
 pub mod variant;
+pub mod weeks;

@@ -32,6 +32,7 @@ fn plan() -> Plan {
         fallback: vec![slot("control", 1.0)],
         messages: Default::default(),
         blocked: vec![],
+        thompson: None,
     }
 }
 

@@ -236,6 +236,7 @@ pub fn analyse(run_id: &str, cfg: &Experiment, plan: &Plan, counts: &Counts, ing
             "holdout": holdout,
             "experiment_id": plan.experiment_id,
             "blocked_variants": plan.blocked,
+            "allocation": if plan.thompson.is_some() { "thompson" } else { "fixed" },
             "weights_in_force": plan.segments.iter().map(|(s, slots)| {
                 (s.clone(), json!(slots.iter().map(|x| (x.arm.clone(), json!(x.weight))).collect::<serde_json::Map<_, _>>()))
             }).collect::<serde_json::Map<_, _>>(),

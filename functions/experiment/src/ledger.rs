@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use cpo_common::config::AllocationMode;
 use cpo_common::keys::{self, RunKeys};
 use cpo_common::run::RunInput;
 use cpo_common::store::{PutOutcome, StoreExt};
@@ -43,6 +44,12 @@ pub struct Entry {
     /// Weights in force: segment → arm → share of the segment's non-holdout customers.
     pub weights: BTreeMap<String, BTreeMap<String, f64>>,
     pub holdout: f64,
+    /// How the weights were set (entries written before allocation modes existed read as `fixed`).
+    #[serde(default)]
+    pub mode: AllocationMode,
+    /// Thompson: segment → shipped tone → chance it was the best tone when the weights were set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prob_best: BTreeMap<String, BTreeMap<String, f64>>,
     pub counts: Counts,
     /// `assigned`: the send list is written (later stages are in the run's own records).
     pub status: String,
@@ -71,16 +78,37 @@ fn entry_key(campaign: &str, run_id: &str, revision: u32) -> Result<Key, StepErr
     Ok(keys::ledger_prefix(campaign)?.join(&name)?)
 }
 
+/// Thompson: segment → tone → chance it is best (empty with fixed weights).
+pub fn prob_best(plan: &Plan) -> BTreeMap<String, BTreeMap<String, f64>> {
+    plan.thompson.iter().flatten().map(|(s, a)| (s.clone(), a.prob_best.clone())).collect()
+}
+
+/// `runs/<id>/weights.json`: the allocation in force. `segments` holds each segment's arm → share of its
+/// non-holdout customers; in thompson mode also each tone's chance of being best and its posterior, and the
+/// earlier weeks they came from.
+pub fn weights_doc(run: &RunInput, plan: &Plan) -> serde_json::Value {
+    let mode = run.config.allocation.mode;
+    let mut doc = serde_json::json!({"mode": mode, "holdout": plan.holdout, "segments": weights(plan)});
+    if let Some(t) = &plan.thompson {
+        let a = &run.config.allocation;
+        doc["thompson"] = serde_json::json!({
+            "metric": run.config.allocation_metric(),
+            "control_share": a.control_share,
+            "floor": a.floor,
+            "decay": a.decay,
+            "prior": a.prior,
+            "prob_best": prob_best(plan),
+            "posteriors": t.iter().map(|(s, x)| (s.clone(), x.posteriors.clone())).collect::<BTreeMap<_, _>>(),
+        });
+    }
+    doc
+}
+
 /// Append the run's entry (and write `runs/<id>/weights.json`).
 pub async fn write(store: &dyn Store, run: &RunInput, plan: &Plan, counts: &Counts) -> Result<Key, StepError> {
     let keys = RunKeys::new(&run.run_id)?;
     let weights = weights(plan);
-    store
-        .put_json(
-            &keys.prefix().join("weights.json")?,
-            &serde_json::json!({"holdout": plan.holdout, "segments": weights}),
-        )
-        .await?;
+    store.put_json(&keys.prefix().join("weights.json")?, &weights_doc(run, plan)).await?;
     let mut entry = Entry {
         run_id: run.run_id.clone(),
         campaign: run.campaign.clone(),
@@ -90,6 +118,8 @@ pub async fn write(store: &dyn Store, run: &RunInput, plan: &Plan, counts: &Coun
         experiment_id: plan.experiment_id.clone(),
         weights,
         holdout: plan.holdout,
+        mode: run.config.allocation.mode,
+        prob_best: prob_best(plan),
         counts: counts.clone(),
         status: "assigned".into(),
         revision: 1,

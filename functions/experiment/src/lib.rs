@@ -4,6 +4,7 @@
 //! `ingest` and `analyze` (analysis machine).
 
 pub mod accept;
+pub mod allocation;
 pub mod analyze;
 pub mod assign;
 pub mod assignment_ref;
@@ -24,6 +25,7 @@ pub mod send;
 pub mod simulate;
 pub mod suppression;
 pub mod table;
+pub mod weeks;
 pub mod windows;
 
 use cpo_common::keys::RunKeys;
@@ -67,6 +69,10 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
             // then read from there, so the recorded result is reused only while those copies are unchanged.
             let run = run::load(store, &input.run_id).await?;
             for key in suppression::snapshot(store, &run).await? {
+                reads.object(store, &key).await?;
+            }
+            // Thompson allocation: earlier weeks' counts from the campaign ledger, copied the same way.
+            if let Some(key) = allocation::snapshot(store, &run).await? {
                 reads.object(store, &key).await?;
             }
             run_once_reading(ctx, &input, "assign", "", reads, || async { assign::run(ctx, &run).await }).await

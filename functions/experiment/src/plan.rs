@@ -12,7 +12,9 @@ use cpo_common::run::RunInput;
 use cpo_common::store::StoreExt;
 use cpo_common::{StepError, Store};
 
+use crate::allocation::{self, History, SegmentAllocation};
 use crate::parts::list_parts;
+use cpo_common::config::AllocationMode;
 
 pub const CONTROL: &str = "control";
 pub const HOLDOUT: &str = "holdout";
@@ -50,6 +52,9 @@ pub struct Plan {
     pub messages: BTreeMap<String, PlannedMessage>,
     /// Variants that exist but may not be sent (rejected by generation or blocked by safety).
     pub blocked: Vec<String>,
+    /// `allocation.mode: thompson`: per segment, the chance each tone is best and its posterior, from which the
+    /// slots' weights were set (`None` with fixed weights).
+    pub thompson: Option<BTreeMap<String, SegmentAllocation>>,
 }
 
 impl Plan {
@@ -92,7 +97,27 @@ impl Plan {
             docs.push(store.get_json::<VariantsDoc>(&key).await?);
         }
         let names: Vec<String> = segments.map(|s| s.segments.into_iter().map(|p| p.name).collect()).unwrap_or_default();
-        Plan::build(run, &safety, &names, &docs)
+        let mut plan = Plan::build(run, &safety, &names, &docs)?;
+        if run.config.allocation.mode == AllocationMode::Thompson {
+            // The history copy made by the run's first assign, so every reader sees the weights in force.
+            plan.apply_thompson(&allocation::load(store, run).await?, &run.config.allocation);
+        }
+        Ok(plan)
+    }
+
+    /// Set each segment's weights by Thompson allocation over `history` (the shipped tones of the segment
+    /// compete; the control keeps `control_share`).
+    pub fn apply_thompson(&mut self, history: &History, alloc: &cpo_common::config::Allocation) {
+        let mut out = BTreeMap::new();
+        for (segment, slots) in &mut self.segments {
+            let tones: Vec<String> = slots.iter().filter(|s| s.arm != CONTROL).map(|s| s.arm.clone()).collect();
+            let a = allocation::allocate(history, alloc, segment, &tones);
+            for s in slots.iter_mut() {
+                s.weight = a.weights.get(&s.arm).copied().unwrap_or(0.0);
+            }
+            out.insert(segment.clone(), a);
+        }
+        self.thompson = Some(out);
     }
 
     /// The pure part of [`Plan::load`].
@@ -122,7 +147,10 @@ impl Plan {
         all_names.dedup();
         for name in all_names {
             let doc = docs.iter().find(|d| d.segment == name || d.slug == slug(&name));
-            let mut slots = vec![control_slot(cfg.weight(CONTROL))];
+            // Thompson mode ignores `weights`: every arm in force is kept here and weighted by `apply_thompson`.
+            let thompson = cfg.allocation.mode == AllocationMode::Thompson;
+            let weight = |arm: &str| if thompson { 1.0 } else { cfg.weight(arm) };
+            let mut slots = vec![control_slot(weight(CONTROL))];
             for tone in &cfg.tones {
                 let Some(v) = doc.and_then(|d| d.variants.iter().find(|v| &v.tone == tone)) else { continue };
                 // A shipped variant must have a verdict on its exact text; a mismatch fails the step.
@@ -130,7 +158,7 @@ impl Plan {
                     blocked.push(v.variant_id.clone());
                     continue;
                 }
-                slots.push(Slot { arm: tone.clone(), variant_id: v.variant_id.clone(), weight: cfg.weight(tone) });
+                slots.push(Slot { arm: tone.clone(), variant_id: v.variant_id.clone(), weight: weight(tone) });
                 messages.insert(
                     v.variant_id.clone(),
                     PlannedMessage { arm: tone.clone(), segment: Some(name.clone()), message: v.message.clone() },
@@ -160,6 +188,7 @@ impl Plan {
             fallback: vec![control_slot(1.0)],
             messages,
             blocked,
+            thompson: None,
         })
     }
 }

@@ -296,6 +296,7 @@ fn assignment_is_balanced_on_a_million_customers() {
         fallback: vec![slot("control", 1.0)],
         messages: Default::default(),
         blocked: vec![],
+        thompson: None,
     };
     let mut strata = Vec::new();
     for (seg, arms) in [

@@ -15,6 +15,7 @@ mod manifest;
 pub mod render;
 mod summary;
 pub mod view;
+pub mod weeks;
 
 use bytes::Bytes;
 use chrono::Utc;
