@@ -40,7 +40,7 @@ fn figures(r: &cpo::cmd::simulate::SeasonReport) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fixed_season_runs_every_week_through_the_machines_and_is_deterministic() {
+async fn seasons_run_every_week_through_the_machines_and_are_deterministic_per_seed() {
     let tmp = tempfile::tempdir().unwrap();
     let store = format!("file://{}", tmp.path().join("a").display());
     let report = season(&args(&store, vec![Mode::Fixed], "stationary")).await.unwrap();
@@ -74,6 +74,31 @@ async fn a_fixed_season_runs_every_week_through_the_machines_and_is_deterministi
     // Expected regret of a 25/25/25/25 split on the stationary preset: 2 points per customer a week.
     let per_customer = s.cumulative_regret / s.weeks.iter().map(|w| w.sent as f64).sum::<f64>();
     assert!((per_customer - 0.02).abs() < 0.004, "{per_customer}");
+
+    // Thompson on the same seed: week 1 has no history, so its weights are the fixed split's and, with the same
+    // customers, assignment and draws, its week is the fixed season's to the customer; later weeks learn.
+    let both = season(&args(
+        &format!("file://{}", tmp.path().join("t").display()),
+        vec![Mode::Thompson, Mode::Fixed],
+        "stationary",
+    ))
+    .await
+    .unwrap();
+    let (t, f) = (&both.seasons[0], &both.seasons[1]);
+    assert_eq!((t.mode, f.mode), (Mode::Thompson, Mode::Fixed));
+    assert_eq!(t.weeks[0].tally, f.weeks[0].tally);
+    assert_eq!(f.weeks[2].tally, s.weeks[2].tally, "fixed alone or next to thompson: the same season");
+    let tsub = cpo_common::store::open(&t.store).unwrap();
+    let tledger = cpo_experiment::ledger::read(tsub.as_ref(), "weekly").await.unwrap();
+    assert!(tledger.iter().all(|e| e.mode == cpo_common::config::AllocationMode::Thompson), "{tledger:?}");
+    for w in &t.weeks {
+        for arms in w.weights.values().filter(|a| a.len() > 1) {
+            assert!((arms["control"] - 0.25).abs() < 1e-9, "control keeps its share: {arms:?}");
+            assert!(arms.iter().all(|(a, x)| a == "control" || *x >= 0.05 - 1e-9), "every tone its floor: {arms:?}");
+        }
+    }
+    assert_eq!(both.summaries[0].modes.len(), 2);
+    assert!(both.summaries[0].thompson_over_fixed.is_some());
 
     // The same seed on a fresh store: the same season, figure for figure.
     let again = season(&args(&format!("file://{}", tmp.path().join("b").display()), vec![Mode::Fixed], "stationary"))
