@@ -64,11 +64,26 @@ package: ## build every function for arm64 with cargo-lambda into target/lambda/
 deploy: package ## sam deploy (stage dev by default: make deploy STAGE=prod)
 	cd infra && sam deploy --config-env $(or $(STAGE),dev)
 
-.PHONY: bench bench-micro
-bench: ## end-to-end benchmark (250 … 10M customers; BENCH_SIZES="250 100000" to choose) + micro-benchmarks
+.PHONY: bench bench-micro bench-season season
+bench: ## end-to-end benchmark (250 … 10M customers; BENCH_SIZES="250 100000" to choose) + seasons + micro-benchmarks
 	$(CARGO) build --release -p cpo -p cpo-trigger -p cpo-segment -p cpo-retrieve -p cpo-generate -p cpo-safety -p cpo-experiment -p cpo-report --bins
 	python3 scripts/bench.py
+	$(MAKE) bench-season
 	$(MAKE) bench-micro
+
+SEASON_SEEDS ?= 1-20
+SEASON_CUSTOMERS ?= 100000
+SEASON_WEEKS ?= 12
+SEASON_DIR := $(or $(CARGO_TARGET_DIR),target)/bench/season
+bench-season: ## thompson vs fixed over simulated seasons: 20 seeds × 12 weeks × 3 presets at 100k customers; prints each target met/missed
+	$(CARGO) build --release -p cpo
+	@mkdir -p $(SEASON_DIR)
+	time $(or $(CARGO_TARGET_DIR),target)/release/cpo simulate season --store mem:// \
+	  --weeks $(SEASON_WEEKS) --customers $(SEASON_CUSTOMERS) --seeds $(SEASON_SEEDS) \
+	  --truth stationary decaying changing-winner --control-share 0.25 --floor 0.05 --out $(SEASON_DIR)
+
+season: build ## a simulated season on the local store: 6 weeks × 5,000 customers, thompson vs fixed (stationary truth)
+	$(CPO) simulate season --weeks 6 --customers 5000 --truth stationary
 
 bench-micro: ## divan micro-benchmarks of the hot paths (CSV parse + RFM scoring, assignment hash, send list, statistics, rendering)
 	$(CARGO) bench -p cpo-segment -p cpo-experiment -p cpo-retrieve -p cpo-report --benches

@@ -62,6 +62,8 @@ A second run of the same file and config reuses every step (\"reused\" in the su
     Runs(cmd::runs::Args),
     /// A campaign's weeks from its ledger: date, run, suppressed, deferred, held out, sent.
     Ledger(cmd::ledger::Args),
+    /// Simulated seasons: weekly runs with outcomes drawn from a known truth (`cpo simulate season`).
+    Simulate(cmd::simulate::Args),
     /// A campaign across weeks (`cpo campaign report --campaign NAME`): rates, weights, best arm.
     Campaign(cmd::campaign::Args),
     /// Remove one customer from every customer-level object (`cpo erase --customer ID`).
@@ -122,6 +124,9 @@ fn wants_json(command: &Command) -> bool {
             cmd::safety::Command::Screen(s) => s.json,
             cmd::safety::Command::Eval(e) => e.json,
         },
+        Command::Simulate(a) => match &a.what {
+            cmd::simulate::What::Season(s) => s.json,
+        },
         Command::Sfn(_) | Command::Gen(_) | Command::Render(_) => false,
     }
 }
@@ -154,6 +159,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ledger(a) => cmd::ledger::run(a).await,
         Command::Campaign(a) => cmd::campaign::run(a).await,
         Command::Erase(a) => cmd::erase::run(a).await,
+        Command::Simulate(a) => cmd::simulate::run(a).await,
     }
 }
 

@@ -192,6 +192,7 @@ fn every_subcommand_has_examples_in_its_help() {
         &["render"],
         &["runs"],
         &["erase"],
+        &["simulate", "season"],
     ];
     for args in commands {
         let out = cpo(tmp.path()).args(*args).arg("--help").output().unwrap();

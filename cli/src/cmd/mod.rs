@@ -15,6 +15,7 @@ pub mod run;
 pub mod runs;
 pub mod safety;
 pub mod sfn;
+pub mod simulate;
 
 /// The store every command uses unless `--store` or the environment variable [`STORE_ENV`] names another.
 pub const DEFAULT_STORE: &str = "file://./cpo-data";

@@ -62,7 +62,7 @@ pub struct Args {
 
 /// `CPO_TIME_SCALE`: scale the state machines' Wait states and Retry backoffs (0: no waiting), for tests and
 /// demos; `cpo sfn run --time-scale` does the same for a single machine.
-fn time_scale() -> anyhow::Result<f64> {
+pub(crate) fn time_scale() -> anyhow::Result<f64> {
     match std::env::var("CPO_TIME_SCALE") {
         Err(_) => Ok(1.0),
         Ok(s) => match s.trim().parse::<f64>() {

@@ -20,6 +20,7 @@ pub mod outcome_rows;
 pub(crate) mod parts;
 pub mod plan;
 pub mod render;
+pub mod season;
 pub mod send;
 pub mod simulate;
 pub mod suppression;

@@ -9,6 +9,7 @@ mod charts;
 mod cost;
 pub mod fmt;
 pub mod glossary;
+pub mod lines;
 mod load;
 mod manifest;
 pub mod render;
