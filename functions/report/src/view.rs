@@ -8,6 +8,7 @@ use cpo_common::model::experiment::{
     Decision, Explain, GuardrailCheck, HoldoutLift, Metric, OutcomesSource, ResultRow,
 };
 use cpo_common::model::variant::Usage;
+use cpo_common::step::StepStatus;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `report.json` layout.
@@ -245,7 +246,7 @@ pub struct CostFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTiming {
     pub step: String,
-    pub status: String,
+    pub status: StepStatus,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub duration_ms: u64,

@@ -313,7 +313,7 @@ fn record(step: &str, offset_s: i64, ms: i64, output: StepOutput) -> StepRecord 
     StepRecord {
         run_id: RUN_ID.into(),
         step: step.into(),
-        status: "succeeded".into(),
+        status: cpo_common::step::StepStatus::Succeeded,
         input_hash: "h".into(),
         started_at: t0() + Duration::seconds(offset_s),
         finished_at: t0() + Duration::seconds(offset_s) + Duration::milliseconds(ms),
