@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use cpo_common::model::experiment::{AnalysisDoc, IngestSummary, Metric, ResultRow, TemplatesDoc};
-use cpo_common::model::manifest::{STATUS_ANALYZED, STATUS_AWAITING_OUTCOMES};
+use cpo_common::model::manifest::RunStatus;
 use cpo_common::model::safety::{Decision, Unscreened, Verdict};
 use cpo_common::model::variant::{Variant, VariantStatus};
 
@@ -59,7 +59,7 @@ pub fn report(docs: &RunDocs, arms: &ArmCounts, source: Source, action: &str, no
         run_id: docs.run.run_id.clone(),
         campaign: docs.run.campaign.clone(),
         action: action.into(),
-        status: if docs.analysis.is_some() { STATUS_ANALYZED } else { STATUS_AWAITING_OUTCOMES }.into(),
+        status: if docs.analysis.is_some() { RunStatus::Analyzed } else { RunStatus::AwaitingOutcomes },
         simulated: docs.analysis.as_ref().is_some_and(|a| a.simulated),
         generated_at: now,
         as_of: docs.segments.as_ref().map(|s| s.as_of).unwrap_or(docs.run.date),

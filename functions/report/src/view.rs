@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cpo_common::model::experiment::{
     Decision, Explain, GuardrailCheck, HoldoutLift, Metric, OutcomesSource, ResultRow,
 };
+use cpo_common::model::manifest::RunStatus;
 use cpo_common::model::variant::Usage;
 use cpo_common::step::StepStatus;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ pub struct Report {
     /// `campaign` or `experiment`: the action that wrote this report.
     pub action: String,
     /// `awaiting_outcomes` or `analyzed` (as in the manifest).
-    pub status: String,
+    pub status: RunStatus,
     /// True when the outcomes were simulated: every figure of the results is then made up.
     pub simulated: bool,
     pub generated_at: DateTime<Utc>,
