@@ -396,7 +396,7 @@ fn experiment_view(a: &AnalysisDoc, arm_names: &[String], segment_order: &[&str]
     // In the order of segments.json (largest first); segments it does not know after them.
     by_segment.sort_by_key(|s| segment_order.iter().position(|o| *o == s.segment).unwrap_or(usize::MAX));
     let mut extra = BTreeMap::new();
-    flatten("", &a.extra, 0, &mut extra);
+    flatten("", &serde_json::to_value(&a.extra).unwrap_or_default(), 0, &mut extra);
     ExperimentView {
         decision: a.decision,
         decision_label: a.decision.label().to_string(),
