@@ -85,7 +85,7 @@ impl StepOutput {
 pub struct StepRecord {
     pub run_id: String,
     pub step: String,
-    pub status: String,
+    pub status: StepStatus,
     /// SHA-256 of the canonical step input (plus any extra identity the step adds).
     pub input_hash: String,
     pub started_at: DateTime<Utc>,
@@ -95,6 +95,14 @@ pub struct StepRecord {
     /// Content hashes of what the step consumed; the record is reused only while they are unchanged.
     #[serde(default)]
     pub reads: Reads,
+}
+
+/// How a step ended, as `status` of its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
 }
 
 /// What a step consumed, as content hashes by name (an object key, or a named value such as the provider
@@ -248,7 +256,7 @@ where
     let canonical = serde_json::to_vec(input)?;
     let input_hash = sha256_hex(&[canonical.as_slice(), identity.as_bytes()].concat());
     if let Some(rec) = ctx.store.get_json_opt::<StepRecord>(&key).await? {
-        if rec.input_hash == input_hash && rec.status == "succeeded" {
+        if rec.input_hash == input_hash && rec.status == StepStatus::Succeeded {
             let changed = rec.reads.changed(&reads);
             if changed.is_empty() {
                 tracing::info!(run_id = %input.run_id, step, "step already complete; returning stored result");
@@ -256,7 +264,7 @@ where
                 return Ok(rec.output);
             }
             tracing::info!(run_id = %input.run_id, step, ?changed, "inputs changed since the step ran; running again");
-        } else if rec.status == "succeeded" {
+        } else if rec.status == StepStatus::Succeeded {
             tracing::info!(run_id = %input.run_id, step, "step input or identity changed; running again");
         }
     }
@@ -267,7 +275,7 @@ where
     let rec = StepRecord {
         run_id: input.run_id.clone(),
         step: step.to_string(),
-        status: "succeeded".into(),
+        status: StepStatus::Succeeded,
         input_hash,
         started_at,
         finished_at: Utc::now(),

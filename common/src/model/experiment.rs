@@ -1,5 +1,7 @@
 //! Produced by `experiment`: assignments (customer-level) and the analysis (aggregates only).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// One line of `assignments/part-NNNNN.jsonl`.
@@ -244,8 +246,123 @@ pub struct AnalysisDoc {
     /// Rate and lift by customer attribute (absent when the members carry no usable attribute).
     #[serde(default)]
     pub explain: Option<Explain>,
-    #[serde(default)]
-    pub extra: serde_json::Value,
+    /// The settings, tests and inputs behind the figures. Its fields are sorted by name, as the JSON is.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub extra: AnalysisDetails,
+}
+
+/// `extra` of `analysis.json`. Every field is optional so that an analysis written before a field existed
+/// still reads, and fields this version does not know are kept in `other`: the report shows them all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisDetails {
+    /// `fixed` or `thompson`: how the weights in force were set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_variants: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuity_correction: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub families: Option<TestFamilies>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<GuardrailSettings>,
+    /// Customers held out: `null` when the plan holds none out.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub holdout: Option<Option<HoldoutCount>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<IngestTallies>,
+    /// Arm → power of the test on the primary metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<BTreeMap<String, ArmPower>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_target: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_metric: Option<Metric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srm: Option<SrmDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srm_alpha: Option<f64>,
+    /// Segment → arm → weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_in_force: Option<BTreeMap<String, BTreeMap<String, f64>>>,
+    /// Fields this version does not know.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// The multiple-testing families, described.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestFamilies {
+    pub decision: String,
+    pub exploratory: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailSettings {
+    pub max_increase: f64,
+    pub metrics: Vec<Metric>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldoutCount {
+    pub n: u64,
+}
+
+/// What ingest set aside or could not match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestTallies {
+    pub customers_with_events: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub unknown_customers: u64,
+    pub unknown_events: u64,
+}
+
+/// Power of one arm against control; `null` where it cannot be computed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmPower {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub mde: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub mde_relative: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Metric>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub power_at_observed: Option<Option<f64>>,
+}
+
+/// The sample ratio mismatch test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SrmDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<SrmBasis>,
+    /// Segment → p-value of the segment's own test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_segment: Option<BTreeMap<String, f64>>,
+    /// The stratified chi-square statistic: `null` when no segment could be tested.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub statistic: Option<Option<f64>>,
+}
+
+/// What the SRM test counts: deliveries when the outcomes report them, else assignments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SrmBasis {
+    Delivered,
+    Assigned,
+}
+
+/// A field that is present, `null` included (`Some(None)`); an absent one is `None` through `default`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+fn null_as_default<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 fn default_primary() -> Metric {

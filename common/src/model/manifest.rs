@@ -9,19 +9,23 @@ use serde::{Deserialize, Serialize};
 use crate::step::StepRecord;
 use crate::store::ObjectMeta;
 
-/// `status` after the campaign machine: variants, safety and the send list exist, no outcomes analysed yet.
-pub const STATUS_AWAITING_OUTCOMES: &str = "awaiting_outcomes";
-/// `status` once an analysis of outcomes exists.
-pub const STATUS_ANALYZED: &str = "analyzed";
-/// `status` when a step record says a step did not succeed.
-pub const STATUS_FAILED: &str = "failed";
+/// Where a run stands, as `status` of its manifest and report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// After the campaign machine: variants, safety and the send list exist, no outcomes analysed yet.
+    AwaitingOutcomes,
+    /// An analysis of outcomes exists.
+    Analyzed,
+    /// A step record says a step did not succeed.
+    Failed,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub run_id: String,
     pub campaign: String,
-    /// [`STATUS_AWAITING_OUTCOMES`], [`STATUS_ANALYZED`] or [`STATUS_FAILED`].
-    pub status: String,
+    pub status: RunStatus,
     pub generated_at: DateTime<Utc>,
     /// Every `steps/*.json` record, in the order the steps started.
     pub steps: Vec<StepRecord>,

@@ -10,7 +10,7 @@ use cpo_common::keys::RunKeys;
 use cpo_common::model::experiment::{AttributeRow, Explain};
 use cpo_common::{stats, StepError, Store};
 
-use crate::analyze::METRICS;
+use crate::counts::METRICS;
 use crate::ingest::{outcomes_part, read_outcomes_part};
 use crate::member::{AssignmentRef, JsonLines, MemberRef};
 use crate::parts::list_parts;

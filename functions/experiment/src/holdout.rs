@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use cpo_common::model::experiment::{HoldoutLift, HoldoutLiftStatus, OutcomesSource};
 use cpo_common::stats;
 
-use crate::analyze::Cell;
+use crate::counts::Cell;
 use crate::plan::HOLDOUT;
 
-/// Index of `convert` in [`crate::analyze::METRICS`].
+/// Index of `convert` in [`crate::counts::METRICS`].
 const CONVERT: usize = 2;
 
 /// The lift from the overall cells (arm → counts).

@@ -24,8 +24,8 @@ use cpo_common::{Key, ObjectMeta, StepError, StepOutput, Store};
 use tokio::task::JoinHandle;
 
 use crate::accept::AcceptedFile;
-use crate::analyze::{self, Cell, Counts, METRICS};
 use crate::assignment_ref;
+use crate::counts::{self, Cell, Counts, METRICS};
 use crate::events::{self, Event, EventRow, Rules, KNOWN};
 use crate::flags::{self, FlagKey, FlagMap};
 use crate::outcome_rows::{self, RowSink};
@@ -330,7 +330,7 @@ pub async fn run(store: &dyn Store, keys: &RunKeys, sel: &Selection, rules: &Rul
     let counts = IngestCounts {
         run_id: run_id.to_string(),
         outcomes_identity: identity,
-        cells: analyze::counts_to_cells(&total.counts),
+        cells: counts::counts_to_cells(&total.counts),
     };
     store.put_json(&counts_key(keys), &counts).await?;
 
@@ -408,7 +408,7 @@ async fn finish_part(
     for (t, n) in total.events.iter_mut().zip(out.events) {
         *t += n;
     }
-    analyze::merge_counts(&mut total.counts, out.counts);
+    counts::merge_counts(&mut total.counts, out.counts);
     Ok(())
 }
 

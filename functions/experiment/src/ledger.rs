@@ -52,10 +52,18 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prob_best: BTreeMap<String, BTreeMap<String, f64>>,
     pub counts: Counts,
-    /// `assigned`: the send list is written (later stages are in the run's own records).
-    pub status: String,
+    pub status: EntryStatus,
     pub revision: u32,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// The stage of a run a ledger entry records. The ledger only records assignment; later stages are in the
+/// run's own records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    /// The send list is written.
+    Assigned,
 }
 
 impl Entry {
@@ -122,7 +130,7 @@ pub async fn write(store: &dyn Store, run: &RunInput, plan: &Plan, counts: &Coun
         mode: run.config.allocation.mode,
         prob_best: prob_best(plan),
         counts: counts.clone(),
-        status: "assigned".into(),
+        status: EntryStatus::Assigned,
         revision: 1,
         recorded_at: Utc::now(),
     };

@@ -8,6 +8,7 @@ pub mod allocation;
 pub mod analyze;
 pub mod assign;
 pub mod assignment_ref;
+pub mod counts;
 pub mod events;
 pub(crate) mod explain;
 pub mod flags;

@@ -32,7 +32,7 @@ use serde::Deserialize;
 
 use crate::hashing::customer_seed;
 use crate::member::{AssignmentRef, JsonLines, Str};
-use crate::parts::{blocking, list_parts, workers};
+use crate::parts::{blocking, csv_error, list_parts, workers};
 use crate::plan::HOLDOUT;
 
 /// Minutes after the send time (09:00 UTC of the run date) within which each event happens.
@@ -167,9 +167,9 @@ impl SimJob {
             let mut rng = StdRng::seed_from_u64(customer_seed(self.seed, a.customer_id.as_str()));
             for (event, minutes) in simulate_customer(&self.sim, &profile, lift, &mut rng) {
                 for cell in [a.customer_id.as_str().as_bytes(), event.as_bytes(), self.clock.at(minutes).as_bytes()] {
-                    csv.write_field(cell).map_err(csv_err)?;
+                    csv.write_field(cell).map_err(csv_error("simulated outcomes"))?;
                 }
-                csv.write_record(std::iter::empty::<&[u8]>()).map_err(csv_err)?;
+                csv.write_record(std::iter::empty::<&[u8]>()).map_err(csv_error("simulated outcomes"))?;
                 events += 1;
             }
         }
@@ -286,10 +286,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Rates<'a> {
         }
         d.deserialize_map(V(std::marker::PhantomData))
     }
-}
-
-fn csv_err(e: csv::Error) -> StepError {
-    StepError::internal(format!("simulated outcomes CSV: {e}"))
 }
 
 #[cfg(test)]

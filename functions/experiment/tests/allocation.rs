@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use cpo_common::config::AllocationMode;
 use cpo_common::keys::RunKeys;
-use cpo_common::model::experiment::Assignment;
+use cpo_common::model::experiment::{AnalysisDoc, Assignment};
 use cpo_common::run::RunInput;
 use cpo_common::store::StoreExt;
 use cpo_common::{Key, StepInput, Store};
@@ -201,6 +201,7 @@ async fn srm_is_tested_against_the_weights_in_force() {
     assert!(doc["srm_p_value"].as_f64().unwrap() > 0.001);
     assert_eq!(doc["extra"]["allocation"], "thompson");
     assert_eq!(doc["extra"]["weights_in_force"], weights(store, WEEK2).await["segments"]);
+    typed_details_round_trip(store, WEEK2).await;
     // Against an equal split (what the analysis would test without the weights in force) the same arm sizes
     // are a glaring mismatch.
     let counts = arm_counts(store, WEEK2).await;
@@ -230,4 +231,32 @@ async fn older_weeks_count_less() {
     assert_eq!(factors, vec![0.25, 0.5]);
     let p = h.posterior(Default::default(), "Champions", "urgent");
     assert!((p.alpha - (1.0 + 0.25 * 30.0 + 0.5 * 90.0)).abs() < 1e-9, "{p:?}");
+}
+
+/// `analysis.json` as written reads into the typed `AnalysisDoc` and writes back the same JSON; its
+/// `extra` is even byte-identical to the same object as untyped JSON (keys sorted, as `json!` wrote them).
+async fn typed_details_round_trip(store: &dyn Store, run_id: &str) {
+    let raw = store.get(&RunKeys::new(run_id).unwrap().analysis()).await.unwrap();
+    let untyped: Value = serde_json::from_slice(&raw).unwrap();
+    let typed: AnalysisDoc = serde_json::from_slice(&raw).unwrap();
+    assert!(typed.extra.other.is_empty(), "fields the type does not know: {:?}", typed.extra.other.keys());
+    assert!(typed.extra.allocation.is_some() && typed.extra.power.is_some() && typed.extra.srm.is_some());
+    assert_eq!(serde_json::to_value(&typed).unwrap(), untyped);
+    assert_eq!(
+        String::from_utf8(serde_json::to_vec_pretty(&typed.extra).unwrap()).unwrap(),
+        String::from_utf8(serde_json::to_vec_pretty(&untyped["extra"]).unwrap()).unwrap()
+    );
+    // An analysis written before these fields existed, or with fields this version does not know.
+    let old: AnalysisDoc = serde_json::from_value({
+        let mut v = untyped.clone();
+        v["extra"] = json!({"alpha": 0.05, "mde_click": 0.02, "holdout": null});
+        v
+    })
+    .unwrap();
+    assert_eq!(old.extra.holdout, Some(None));
+    assert_eq!(old.extra.allocation, None);
+    assert_eq!(serde_json::to_value(&old.extra).unwrap(), json!({"alpha": 0.05, "mde_click": 0.02, "holdout": null}));
+    let mut none = untyped;
+    none.as_object_mut().unwrap().remove("extra");
+    assert_eq!(serde_json::from_value::<AnalysisDoc>(none).unwrap().extra, Default::default());
 }

@@ -283,7 +283,7 @@ async fn cached_answers_make_a_rerun_free() {
     // The step record gone (a retried, partially failed step): the cache answers every call.
     let keys = cpo_common::keys::RunKeys::new(RUN_ID).unwrap();
     let mut rec: cpo_common::step::StepRecord = ctx.store.get_json(&keys.step("generate-champions")).await.unwrap();
-    rec.status = "failed".into();
+    rec.status = cpo_common::step::StepStatus::Failed;
     ctx.store.put_json(&keys.step("generate-champions"), &rec).await.unwrap();
     let second = run(&ctx, SEGMENT, &[KEY_ENV]).await.unwrap();
     assert_eq!(server.count(), 3, "zero provider calls on re-run");

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use cpo_common::model::experiment::{AnalysisDoc, IngestSummary, Metric, ResultRow, TemplatesDoc};
-use cpo_common::model::manifest::{STATUS_ANALYZED, STATUS_AWAITING_OUTCOMES};
+use cpo_common::model::manifest::RunStatus;
 use cpo_common::model::safety::{Decision, Unscreened, Verdict};
 use cpo_common::model::variant::{Variant, VariantStatus};
 
@@ -59,7 +59,7 @@ pub fn report(docs: &RunDocs, arms: &ArmCounts, source: Source, action: &str, no
         run_id: docs.run.run_id.clone(),
         campaign: docs.run.campaign.clone(),
         action: action.into(),
-        status: if docs.analysis.is_some() { STATUS_ANALYZED } else { STATUS_AWAITING_OUTCOMES }.into(),
+        status: if docs.analysis.is_some() { RunStatus::Analyzed } else { RunStatus::AwaitingOutcomes },
         simulated: docs.analysis.as_ref().is_some_and(|a| a.simulated),
         generated_at: now,
         as_of: docs.segments.as_ref().map(|s| s.as_of).unwrap_or(docs.run.date),
@@ -396,7 +396,7 @@ fn experiment_view(a: &AnalysisDoc, arm_names: &[String], segment_order: &[&str]
     // In the order of segments.json (largest first); segments it does not know after them.
     by_segment.sort_by_key(|s| segment_order.iter().position(|o| *o == s.segment).unwrap_or(usize::MAX));
     let mut extra = BTreeMap::new();
-    flatten("", &a.extra, 0, &mut extra);
+    flatten("", &serde_json::to_value(&a.extra).unwrap_or_default(), 0, &mut extra);
     ExperimentView {
         decision: a.decision,
         decision_label: a.decision.label().to_string(),

@@ -45,7 +45,7 @@ pub fn timings(steps: &[StepRecord]) -> (Vec<StepTiming>, u64) {
         .iter()
         .map(|s| StepTiming {
             step: s.step.clone(),
-            status: s.status.clone(),
+            status: s.status,
             started_at: s.started_at,
             finished_at: s.finished_at,
             duration_ms: s.duration_ms,
@@ -69,7 +69,7 @@ mod tests {
         StepRecord {
             run_id: "r".into(),
             step: step.into(),
-            status: "succeeded".into(),
+            status: cpo_common::step::StepStatus::Succeeded,
             input_hash: String::new(),
             started_at: t,
             finished_at: t,

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use cpo_common::keys::{Key, RunKeys};
-use cpo_common::model::manifest::{Manifest, STATUS_ANALYZED, STATUS_AWAITING_OUTCOMES, STATUS_FAILED};
+use cpo_common::model::manifest::{Manifest, RunStatus};
+use cpo_common::step::StepStatus;
 use cpo_common::store::{Store, StoreExt};
 use cpo_common::StepError;
 
@@ -32,17 +33,17 @@ pub async fn build(store: &dyn Store, keys: &RunKeys, docs: &RunDocs, action: Ac
     }
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     let cost = cost::cost(&docs.steps, &docs.variants);
-    let status = if docs.steps.iter().any(|s| s.status != "succeeded") {
-        STATUS_FAILED
+    let status = if docs.steps.iter().any(|s| s.status != StepStatus::Succeeded) {
+        RunStatus::Failed
     } else if docs.analysis.is_some() {
-        STATUS_ANALYZED
+        RunStatus::Analyzed
     } else {
-        STATUS_AWAITING_OUTCOMES
+        RunStatus::AwaitingOutcomes
     };
     Ok(Manifest {
         run_id: docs.run.run_id.clone(),
         campaign: docs.run.campaign.clone(),
-        status: status.into(),
+        status,
         generated_at: Utc::now(),
         steps: docs.steps.clone(),
         total_bytes: objects.iter().map(|o| o.size).sum(),

@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cpo_common::model::experiment::{
     Decision, Explain, GuardrailCheck, HoldoutLift, Metric, OutcomesSource, ResultRow,
 };
+use cpo_common::model::manifest::RunStatus;
 use cpo_common::model::variant::Usage;
+use cpo_common::step::StepStatus;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `report.json` layout.
@@ -21,7 +23,7 @@ pub struct Report {
     /// `campaign` or `experiment`: the action that wrote this report.
     pub action: String,
     /// `awaiting_outcomes` or `analyzed` (as in the manifest).
-    pub status: String,
+    pub status: RunStatus,
     /// True when the outcomes were simulated: every figure of the results is then made up.
     pub simulated: bool,
     pub generated_at: DateTime<Utc>,
@@ -245,7 +247,7 @@ pub struct CostFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTiming {
     pub step: String,
-    pub status: String,
+    pub status: StepStatus,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub duration_ms: u64,

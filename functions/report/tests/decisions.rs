@@ -111,7 +111,7 @@ fn caution_analysis() -> AnalysisDoc {
         prob_worse: u.prob_worse,
         max_increase: 0.005,
     }];
-    a.extra = serde_json::json!({"power": {"friendly": {"mde": 0.0012}}});
+    a.extra = serde_json::from_value(serde_json::json!({"power": {"friendly": {"mde": 0.0012}}})).unwrap();
     a
 }
 

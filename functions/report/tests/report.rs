@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use cpo_common::model::experiment::{Decision, Metric};
-use cpo_common::model::manifest::Manifest;
+use cpo_common::model::manifest::{Manifest, RunStatus};
 use cpo_common::store::{Store, StoreExt};
 use cpo_common::{ErrorKind, StepInput};
 use cpo_report::{fmt, Report};
@@ -46,7 +46,7 @@ async fn campaign_report_awaits_outcomes_and_shows_the_campaign() {
     assert_eq!(out.keys["html"], keys().report("index.html").to_string());
     let o = outputs(&store).await;
 
-    assert_eq!(o.json.status, "awaiting_outcomes");
+    assert_eq!(o.json.status, RunStatus::AwaitingOutcomes);
     assert!(o.json.experiment.is_none());
     assert!(!o.json.simulated);
     assert!(o.json.summary.headline.starts_with("Awaiting outcomes"), "{}", o.json.summary.headline);
@@ -112,7 +112,7 @@ async fn campaign_report_awaits_outcomes_and_shows_the_campaign() {
 
     // Four charts on a campaign report? Two: segment sizes and safety outcomes (no results yet).
     assert_eq!(o.html.matches("<svg").count(), 2);
-    assert_eq!(o.manifest.status, "awaiting_outcomes");
+    assert_eq!(o.manifest.status, RunStatus::AwaitingOutcomes);
     assert_eq!(o.manifest.report_action, "campaign");
 }
 
@@ -128,7 +128,7 @@ async fn experiment_report_has_results_decision_and_agreeing_figures() {
     let analysis = analysis_doc(false);
     let e = o.json.experiment.as_ref().unwrap();
 
-    assert_eq!(o.json.status, "analyzed");
+    assert_eq!(o.json.status, RunStatus::Analyzed);
     assert_eq!(e.decision, Decision::Ship);
     assert_eq!(e.primary_metric, Metric::Click);
     assert!(o.json.summary.headline.starts_with("Ship friendly: "), "{}", o.json.summary.headline);
@@ -206,7 +206,7 @@ async fn experiment_report_has_results_decision_and_agreeing_figures() {
     // All four charts: rates with CI, lift vs control, segment sizes, safety outcomes.
     assert_eq!(o.html.matches("<svg").count(), 4);
     assert!(o.html.contains("Click rate per arm with 95% intervals"));
-    assert_eq!(o.manifest.status, "analyzed");
+    assert_eq!(o.manifest.status, RunStatus::Analyzed);
     assert_eq!(o.manifest.report_action, "experiment");
     assert!(o.manifest.steps.iter().any(|s| s.step == "report-campaign"));
     assert!(o.manifest.steps.iter().any(|s| s.step == "report-experiment"));

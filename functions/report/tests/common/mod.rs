@@ -313,7 +313,7 @@ fn record(step: &str, offset_s: i64, ms: i64, output: StepOutput) -> StepRecord 
     StepRecord {
         run_id: RUN_ID.into(),
         step: step.into(),
-        status: "succeeded".into(),
+        status: cpo_common::step::StepStatus::Succeeded,
         input_hash: "h".into(),
         started_at: t0() + Duration::seconds(offset_s),
         finished_at: t0() + Duration::seconds(offset_s) + Duration::milliseconds(ms),
@@ -448,13 +448,14 @@ pub fn analysis_doc(simulated: bool) -> AnalysisDoc {
             max_increase: 0.005,
         }],
         explain: Some(explain()),
-        extra: json!({
+        extra: serde_json::from_value(json!({
             "mde_click": 0.0213,
             "power": {"friendly": {"mde": 0.012345678, "power_at_observed": null}},
             "blocked_variants": ["champions-urgent", "<x>"],
             "rows": [{"ignored": true}],
             "srm": {"per_segment": {"Loyal <script>alert('segment')</script>": 0.5}}
-        }),
+        }))
+        .unwrap(),
     }
 }
 
