@@ -7,7 +7,6 @@ pub mod local;
 pub(crate) mod metrics;
 pub mod out;
 pub(crate) mod progress;
-pub mod season;
 pub mod summary;
 pub mod tasks;
 

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use cpo::cmd::simulate::season::Mode;
 use cpo::cmd::simulate::{season, SeasonArgs, Seeds};
-use cpo::season::Mode;
 use cpo_common::store::StoreExt;
 use serde_json::Value;
 

@@ -69,31 +69,8 @@ pub struct Allocation {
     pub decay: f64,
 }
 
-/// How customers are split between the arms.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AllocationMode {
-    /// The configured `weights`, every week.
-    #[default]
-    Fixed,
-    /// Per segment, from the probability that each tone is best given earlier weeks (Beta posteriors).
-    Thompson,
-}
-
-impl AllocationMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AllocationMode::Fixed => "fixed",
-            AllocationMode::Thompson => "thompson",
-        }
-    }
-}
-
-impl std::fmt::Display for AllocationMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How customers are split between the arms (a model type: analyses and the campaign report record it).
+pub use crate::model::experiment::AllocationMode;
 
 /// Beta(alpha, beta) prior over a rate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

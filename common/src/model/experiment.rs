@@ -576,3 +576,29 @@ pub struct AttributeRow {
     /// Benjamini–Hochberg over every (attribute, value, arm) comparison: exploratory.
     pub p_bh: Option<f64>,
 }
+
+/// How customers are split between the arms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationMode {
+    /// The configured `weights`, every week.
+    #[default]
+    Fixed,
+    /// Per segment, from the probability that each tone is best given earlier weeks (Beta posteriors).
+    Thompson,
+}
+
+impl AllocationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllocationMode::Fixed => "fixed",
+            AllocationMode::Thompson => "thompson",
+        }
+    }
+}
+
+impl std::fmt::Display for AllocationMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

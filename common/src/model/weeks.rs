@@ -25,7 +25,7 @@ pub struct CampaignWeeksDoc {
 pub struct WeekInfo {
     pub run_id: String,
     pub date: NaiveDate,
-    pub mode: crate::config::AllocationMode,
+    pub mode: crate::model::experiment::AllocationMode,
     /// Whose outcomes the week's analysis used; `none` when it has not been analysed yet.
     pub outcomes_source: OutcomesSource,
 }

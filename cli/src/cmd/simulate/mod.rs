@@ -3,6 +3,8 @@
 //! (docs/experiment.md, "Simulated seasons"). Prints a table and the benchmark targets, and writes
 //! `seasons/<id>/season.json` and `seasons/<id>/index.html` to the store (and to `--out DIR`).
 
+pub mod season;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -16,7 +18,7 @@ use cpo_report::fmt;
 use cpo_report::lines::{line_chart, Series};
 use serde::Serialize;
 
-use crate::season::{run_plan, Mode, Plan, Season, TruthSource};
+use season::{run_plan, Mode, Plan, Season, TruthSource};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
