@@ -57,13 +57,44 @@ async fn plan_reads(store: &dyn Store, keys: &RunKeys) -> Result<Reads, StepErro
     Ok(reads)
 }
 
+/// The operations of the step (`input.action`): one per state of the machines that invoke it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Assign,
+    Simulate,
+    Ingest,
+    Analyze,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [Action::Assign, Action::Simulate, Action::Ingest, Action::Analyze];
+
+    /// The name in `input.action` and in the step record (`steps/<name>.json`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Assign => "assign",
+            Action::Simulate => "simulate",
+            Action::Ingest => "ingest",
+            Action::Analyze => "analyze",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, StepError> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| {
+            StepError::input(format!(
+                "experiment: field `action`: {s:?} is not one of assign, simulate, ingest, analyze"
+            ))
+        })
+    }
+}
+
 /// The step handler, called by the Lambda `main` and by the local state-machine runner.
 pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError> {
-    let action = input.action_or("assign").to_string();
+    let action = Action::parse(input.action_or("assign"))?;
     let store = ctx.store.as_ref();
     let keys = input.keys()?;
-    match action.as_str() {
-        "assign" => {
+    match action {
+        Action::Assign => {
             let mut reads = plan_reads(store, &keys).await?;
             reads.listing(store, &keys.members_prefix()).await?;
             // Suppression lists and contact history come from outside the run: copied under it the first time,
@@ -76,24 +107,24 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
             if let Some(key) = ledger::snapshot(store, &run).await? {
                 reads.object(store, &key).await?;
             }
-            run_once_reading(ctx, &input, "assign", "", reads, || async { assign::run(ctx, &run).await }).await
+            run_once_reading(ctx, &input, action.as_str(), "", reads, || async { assign::run(ctx, &run).await }).await
         }
-        "simulate" => {
+        Action::Simulate => {
             let mut reads = Reads::new();
             reads.listing(store, &keys.assignments_prefix()).await?;
-            run_once_reading(ctx, &input, "simulate", "", reads, || async {
+            run_once_reading(ctx, &input, action.as_str(), "", reads, || async {
                 let run = run::load(store, &input.run_id).await?;
                 simulate::run(ctx, &run, input.seed.unwrap_or(run.seed)).await
             })
             .await
         }
-        "ingest" | "analyze" => {
+        Action::Ingest | Action::Analyze => {
             // The object that started this analysis only says *that* something changed: ingest first accepts
             // or refuses every new drop (by content, docs/architecture.md 7), and every analysis then covers
             // the chosen accepted files, so it is idempotent on that set.
             let run = run::load(store, &input.run_id).await?;
             let rules = events::Rules::new(&run.config.outcomes, run.date);
-            let selection = if action == "ingest" {
+            let selection = if action == Action::Ingest {
                 ingest::Selection::load(store, &keys, &rules, run.config.outcomes.max_reject_ratio).await?
             } else {
                 ingest::Selection::current(store, &keys).await?
@@ -102,8 +133,8 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
             let normalised = StepInput { outcomes_key: None, ..input.clone() };
             let mut reads = plan_reads(store, &keys).await?;
             reads.listing(store, &keys.assignments_prefix()).await?;
-            let out = run_once_reading(ctx, &normalised, &action, &identity, reads, || async {
-                if action == "ingest" {
+            let out = run_once_reading(ctx, &normalised, action.as_str(), &identity, reads, || async {
+                if action == Action::Ingest {
                     let out = ingest::run(store, &keys, &selection, &rules).await?;
                     let derived = suppression::record_from_ingest(store, &keys, selection.source).await?;
                     Ok(out.count("suppression_recorded", serde_json::json!(derived)))
@@ -116,13 +147,56 @@ pub async fn handle(input: StepInput, ctx: &Ctx) -> Result<StepOutput, StepError
             .await?;
             // Outside the recorded result: every analysis (a re-delivered one too) refreshes the campaign's
             // view across weeks, which also reads the other weeks' analyses.
-            if action == "analyze" {
+            if action == Action::Analyze {
                 weeks::publish(store, &run.campaign).await?;
             }
             Ok(out)
         }
-        other => Err(StepError::input(format!(
-            "experiment: field `action`: {other:?} is not one of assign, simulate, ingest, analyze"
-        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+
+    #[test]
+    fn every_action_reads_back_and_an_unknown_one_is_named() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()).unwrap(), a);
+        }
+        let e = Action::parse("asign").unwrap_err();
+        assert_eq!(e.kind, cpo_common::ErrorKind::InputInvalid);
+        assert!(e.message.contains("\"asign\"") && e.message.contains("assign, simulate"), "{}", e.message);
+    }
+
+    /// Every experiment state of the shipped state machines names an action this step knows.
+    #[test]
+    fn the_state_machines_use_known_actions() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/statemachine");
+        let mut seen = 0;
+        for name in ["campaign.asl.json", "analysis.asl.json"] {
+            let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
+            let asl: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut stack = vec![&asl];
+            while let Some(v) = stack.pop() {
+                match v {
+                    serde_json::Value::Object(m) => {
+                        let is_experiment = m
+                            .get("Resource")
+                            .and_then(|r| r.as_str())
+                            .is_some_and(|r| r.contains("ExperimentFunction"));
+                        if is_experiment {
+                            let action = m["Parameters"]["action"].as_str().unwrap_or("assign");
+                            Action::parse(action).unwrap_or_else(|e| panic!("{name}: {e}"));
+                            seen += 1;
+                        }
+                        stack.extend(m.values());
+                    }
+                    serde_json::Value::Array(a) => stack.extend(a.iter()),
+                    _ => {}
+                }
+            }
+        }
+        assert!(seen >= 3, "found {seen} experiment states");
     }
 }
