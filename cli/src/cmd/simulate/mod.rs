@@ -386,7 +386,10 @@ async fn write(a: &SeasonArgs, r: &SeasonReport) -> anyhow::Result<Vec<String>> 
     for (name, body) in [("season.json", json.clone()), ("index.html", html.clone().into_bytes())] {
         let key = Key::new(format!("seasons/{}/{name}", r.id))?;
         store.put(&key, Bytes::from(body)).await?;
-        written.push(crate::summary::location(&store, &key));
+        // A `mem://` store ends with the process: only `--out` keeps what it held.
+        if !store.url().starts_with("mem://") {
+            written.push(crate::summary::location(&store, &key));
+        }
     }
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
