@@ -3,10 +3,10 @@
 //! Computed here from the customer-level parts so the report only ever sees aggregates of groups of at least
 //! [`MIN_GROUP`] customers. See `docs/experiment.md` ("Explainability").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use cpo_common::config::Experiment;
-use cpo_common::keys::RunKeys;
+use cpo_common::keys::{Key, RunKeys};
 use cpo_common::model::experiment::{AttributeRow, Explain};
 use cpo_common::{stats, StepError, Store};
 
@@ -81,75 +81,32 @@ pub async fn explain(
     let Some(bit) = METRICS.iter().find(|(m, _)| *m == cfg.primary_metric).map(|(_, e)| e.bit()) else {
         return Ok(None);
     };
+    // Parts are tallied on every core, a batch of parts at a time (so memory stays a few parts), and merged in
+    // part order; sums and distinct counts do not depend on the order, so the result is the sequential one.
+    let width = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pairs: Vec<_> = members.iter().zip(&assignments).enumerate().collect();
     let mut columns: BTreeMap<String, Column> = BTreeMap::new();
-    for (i, (mkey, akey)) in members.iter().zip(&assignments).enumerate() {
-        let (m, a) = futures::try_join!(store.get(mkey), store.get(akey))?;
-        let flags = read_outcomes_part(store, &outcomes_part(keys, i)).await?;
-        let (mut ml, mut al) = (JsonLines::new(mkey, &m)?, JsonLines::new(akey, &a)?);
-        loop {
-            let (member, assignment) = match (ml.next_row::<MemberRef<'_>>(), al.next_row::<AssignmentRef<'_>>()) {
-                (Some(m), Some(a)) => (m?, a?),
-                (None, None) => break,
-                _ => {
-                    tracing::warn!(part = i, "members and assignments parts differ in length: no explain section");
-                    return Ok(None);
-                }
-            };
-            if member.customer_id != assignment.customer_id {
-                tracing::warn!(part = i, "members and assignments parts are not in the same order: no explain section");
-                return Ok(None);
-            }
-            let arm = assignment.arm.as_str();
-            if arm == HOLDOUT {
-                continue;
-            }
-            let hit = flags.get(member.customer_id.as_str()).is_some_and(|f| f & bit != 0);
-            for (name, value) in &member.fields.0 {
-                let (name, value) = (name.as_str(), value.as_str().trim());
-                if value.is_empty() || personal(name) {
-                    continue;
-                }
-                // Borrowed keys, allocated only the first time a column, group or arm is seen: this loop
-                // runs once per customer and carried column.
-                let bin: String;
-                let (attribute, group): (&str, &str) = if name.eq_ignore_ascii_case("age") {
-                    match age_band(value) {
-                        Some(b) => ("age band", b),
-                        None => continue,
-                    }
-                } else if is_rate_column(name) {
-                    match rate_bin(value) {
-                        Some(b) => {
-                            bin = format!("{b:04}");
-                            (name, bin.as_str())
-                        }
-                        None => continue,
-                    }
-                } else {
-                    (name, value)
-                };
-                if !columns.contains_key(attribute) {
-                    columns.insert(attribute.to_string(), Column::default());
-                }
-                let Some(col) = columns.get_mut(attribute) else { continue };
-                if col.too_many {
-                    continue;
-                }
-                if !col.values.contains_key(group) {
-                    if col.values.len() >= MAX_DISTINCT && !is_rate_column(name) {
-                        col.too_many = true;
-                        col.values.clear();
-                        continue;
-                    }
-                    col.values.insert(group.to_string(), BTreeMap::new());
-                }
-                let Some(arms) = col.values.get_mut(group) else { continue };
-                if !arms.contains_key(arm) {
-                    arms.insert(arm.to_string(), (0, 0));
-                }
-                let Some(t) = arms.get_mut(arm) else { continue };
-                t.0 += 1;
-                t.1 += u64::from(hit);
+    for batch in pairs.chunks(width) {
+        let mut loaded = Vec::with_capacity(batch.len());
+        for &(i, (mkey, akey)) in batch {
+            let (m, a) = futures::try_join!(store.get(mkey), store.get(akey))?;
+            let flags = read_outcomes_part(store, &outcomes_part(keys, i)).await?;
+            loaded.push((i, mkey, akey, m, a, flags));
+        }
+        let tallies: Vec<Result<Option<BTreeMap<String, Column>>, StepError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = loaded
+                .iter()
+                .map(|(i, mkey, akey, m, a, flags)| scope.spawn(move || tally_part(*i, mkey, akey, m, a, flags, bit)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|_| Err(StepError::internal("explain: a tally worker panicked"))))
+                .collect()
+        });
+        for tally in tallies {
+            match tally? {
+                Some(part) => merge(&mut columns, part),
+                None => return Ok(None),
             }
         }
     }
@@ -168,6 +125,111 @@ pub async fn explain(
         return Ok(None);
     }
     Ok(Some(build(cfg, plan, groups, skipped)))
+}
+
+/// One part's tallies by column (None when its members and assignments do not pair up).
+fn tally_part(
+    i: usize,
+    mkey: &Key,
+    akey: &Key,
+    m: &[u8],
+    a: &[u8],
+    flags: &HashMap<String, u8>,
+    bit: u8,
+) -> Result<Option<BTreeMap<String, Column>>, StepError> {
+    let mut columns: BTreeMap<String, Column> = BTreeMap::new();
+    let (mut ml, mut al) = (JsonLines::new(mkey, m)?, JsonLines::new(akey, a)?);
+    loop {
+        let (member, assignment) = match (ml.next_row::<MemberRef<'_>>(), al.next_row::<AssignmentRef<'_>>()) {
+            (Some(m), Some(a)) => (m?, a?),
+            (None, None) => break,
+            _ => {
+                tracing::warn!(part = i, "members and assignments parts differ in length: no explain section");
+                return Ok(None);
+            }
+        };
+        if member.customer_id != assignment.customer_id {
+            tracing::warn!(part = i, "members and assignments parts are not in the same order: no explain section");
+            return Ok(None);
+        }
+        let arm = assignment.arm.as_str();
+        if arm == HOLDOUT {
+            continue;
+        }
+        let hit = flags.get(member.customer_id.as_str()).is_some_and(|f| f & bit != 0);
+        for (name, value) in &member.fields.0 {
+            let (name, value) = (name.as_str(), value.as_str().trim());
+            if value.is_empty() || personal(name) {
+                continue;
+            }
+            // Borrowed keys, allocated only the first time a column, group or arm is seen: this loop
+            // runs once per customer and carried column.
+            let bin: String;
+            let (attribute, group): (&str, &str) = if name.eq_ignore_ascii_case("age") {
+                match age_band(value) {
+                    Some(b) => ("age band", b),
+                    None => continue,
+                }
+            } else if is_rate_column(name) {
+                match rate_bin(value) {
+                    Some(b) => {
+                        bin = format!("{b:04}");
+                        (name, bin.as_str())
+                    }
+                    None => continue,
+                }
+            } else {
+                (name, value)
+            };
+            if !columns.contains_key(attribute) {
+                columns.insert(attribute.to_string(), Column::default());
+            }
+            let Some(col) = columns.get_mut(attribute) else { continue };
+            if col.too_many {
+                continue;
+            }
+            if !col.values.contains_key(group) {
+                if col.values.len() >= MAX_DISTINCT && !is_rate_column(name) {
+                    col.too_many = true;
+                    col.values.clear();
+                    continue;
+                }
+                col.values.insert(group.to_string(), BTreeMap::new());
+            }
+            let Some(arms) = col.values.get_mut(group) else { continue };
+            if !arms.contains_key(arm) {
+                arms.insert(arm.to_string(), (0, 0));
+            }
+            let Some(t) = arms.get_mut(arm) else { continue };
+            t.0 += 1;
+            t.1 += u64::from(hit);
+        }
+    }
+    Ok(Some(columns))
+}
+
+/// Adds one part's tallies; a column with more than [`MAX_DISTINCT`] values in all is not an attribute.
+fn merge(into: &mut BTreeMap<String, Column>, part: BTreeMap<String, Column>) {
+    for (name, col) in part {
+        let into_col = into.entry(name.clone()).or_default();
+        if into_col.too_many || col.too_many {
+            into_col.too_many = true;
+            into_col.values.clear();
+            continue;
+        }
+        for (group, arms) in col.values {
+            let into_arms = into_col.values.entry(group).or_default();
+            for (arm, (n, hits)) in arms {
+                let t = into_arms.entry(arm).or_insert((0, 0));
+                t.0 += n;
+                t.1 += hits;
+            }
+        }
+        if into_col.values.len() > MAX_DISTINCT && !is_rate_column(&name) {
+            into_col.too_many = true;
+            into_col.values.clear();
+        }
+    }
 }
 
 /// `historical_open_rate` bins → three bands cut at the terciles of the customers' values ("low (under 2.5%)",
