@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::keys::{sha256_hex, Key, KeyError};
-use crate::store::{ObjectMeta, Store, StoreError, StoreExt};
+use crate::store::{ByteStream, ObjectMeta, Store, StoreError, StoreExt};
 
 /// What identifies one version of an object or file, and its content SHA-256 (hex).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +59,15 @@ pub async fn remember(store: &dyn Store, at: &Key, record: &Record) {
     }
 }
 
+/// SHA-256 (hex) of a stream of chunks, hashed as they arrive: a multi-GB object or file in bounded memory.
+pub async fn sha256_of(mut chunks: ByteStream) -> Result<String, StoreError> {
+    let mut h = Sha256::new();
+    while let Some(chunk) = chunks.next().await {
+        h.update(chunk?);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 /// Content SHA-256 (hex) of a stored object, hashed in bounded memory unless a record for this ETag and size
 /// exists.
 pub async fn of_object(store: &dyn Store, key: &Key, meta: &ObjectMeta) -> Result<String, StoreError> {
@@ -69,12 +78,7 @@ pub async fn of_object(store: &dyn Store, key: &Key, meta: &ObjectMeta) -> Resul
             return Ok(sha);
         }
     }
-    let mut chunks = store.get_stream(key).await?;
-    let mut h = Sha256::new();
-    while let Some(chunk) = chunks.next().await {
-        h.update(chunk?);
-    }
-    let sha256 = hex::encode(h.finalize());
+    let sha256 = sha256_of(store.get_stream(key).await?).await?;
     if !version.is_empty() {
         let record = Record { subject: key.to_string(), version, size: meta.size, sha256: sha256.clone() };
         remember(store, &at, &record).await;

@@ -13,7 +13,6 @@ use cpo_common::store::{ByteStream, DynStore, StoreError};
 use cpo_common::{CampaignConfig, Ctx};
 use cpo_trigger::TriggerOptions;
 use futures::{StreamExt, TryStreamExt};
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use crate::local::{start_and_follow_sharded, LocalStarter};
@@ -248,7 +247,7 @@ async fn input_digest(store: &DynStore, input: &Path, meta: &std::fs::Metadata) 
             return Ok(sha);
         }
     }
-    let sha256: String = sha256_of(file_stream(input).await?).await?.iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = digest::sha256_of(file_stream(input).await?).await?;
     if let Some(version) = version {
         let record = digest::Record { subject, version, size: meta.len(), sha256: sha256.clone() };
         digest::remember(store.as_ref(), &at, &record).await;
@@ -276,15 +275,6 @@ const SMALL_INPUT: u64 = 64 << 20;
 
 /// Chunks the uploads and hashes read: 1 MiB keeps memory flat whatever the file size.
 const CHUNK: usize = 1 << 20;
-
-/// SHA-256 of a stream of chunks: the local file and the stored copy are compared without holding either.
-async fn sha256_of(mut chunks: ByteStream) -> anyhow::Result<[u8; 32]> {
-    let mut h = Sha256::new();
-    while let Some(chunk) = chunks.next().await {
-        h.update(chunk?);
-    }
-    Ok(h.finalize().into())
-}
 
 /// A local file as a store stream (for `put_large`: a multipart upload on S3/Azure, a renamed temp file on disk).
 async fn file_stream(path: &Path) -> anyhow::Result<ByteStream> {

@@ -167,9 +167,16 @@ pub fn shares(prob_best: &[f64], control_share: f64, floor: f64) -> (f64, Vec<f6
 
 /// Seed of a segment's draws: the history's seed and the segment name.
 fn segment_seed(seed: u64, segment: &str) -> u64 {
+    seed_of(&[&seed.to_le_bytes(), segment.as_bytes()])
+}
+
+/// A Monte Carlo seed: the first 8 bytes (little-endian) of the SHA-256 of `parts` concatenated. The seeds of
+/// this module and the campaign report's best-arm draws are all made here, so equal inputs draw alike.
+pub fn seed_of(parts: &[&[u8]]) -> u64 {
     let mut h = Sha256::new();
-    h.update(seed.to_le_bytes());
-    h.update(segment.as_bytes());
+    for p in parts {
+        h.update(p);
+    }
     let d = h.finalize();
     u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
@@ -196,13 +203,8 @@ pub fn allocate(history: &History, alloc: &Allocation, segment: &str, tones: &[S
 /// The Monte Carlo seed of a run: its simulator seed, campaign and date (so each week draws afresh, and the
 /// same ledger, date and seed give the same weights).
 pub fn run_seed(run: &RunInput) -> u64 {
-    let mut h = Sha256::new();
-    h.update(b"cpo-thompson");
-    h.update(run.seed.to_le_bytes());
-    h.update(run.campaign.as_bytes());
-    h.update(run.date.to_string().as_bytes());
-    let d = h.finalize();
-    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    let date = run.date.to_string();
+    seed_of(&[b"cpo-thompson", &run.seed.to_le_bytes(), run.campaign.as_bytes(), date.as_bytes()])
 }
 
 /// One earlier run's counts on `metric` from its `analysis.json` (None when it has not been analysed).

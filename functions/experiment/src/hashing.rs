@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 /// SHA-256 over length-prefixed parts, so ("ab","c") and ("a","bc") never collide.
-fn digest(parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn digest(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());

@@ -20,7 +20,6 @@ use cpo_common::run::RunInput;
 use cpo_common::stats::{self, Stratum};
 use cpo_common::store::StoreExt;
 use cpo_common::{StepError, Store};
-use sha2::{Digest, Sha256};
 
 use crate::allocation::{self, Beta, Count};
 use crate::ledger::{self, Entry};
@@ -214,12 +213,7 @@ fn best(campaign: &str, cfg: &CampaignConfig, weeks: &[Loaded], segment: &str, a
     if !any {
         return None;
     }
-    let mut h = Sha256::new();
-    h.update(b"cpo-best");
-    h.update(campaign.as_bytes());
-    h.update(segment.as_bytes());
-    let d = h.finalize();
-    let seed = u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
+    let seed = allocation::seed_of(&[b"cpo-best", campaign.as_bytes(), segment.as_bytes()]);
     let probs = allocation::prob_best(&post, allocation::DRAWS, seed);
     let prob_best: BTreeMap<String, f64> = arms.iter().cloned().zip(probs.iter().copied()).collect();
     let arm = arms.iter().zip(&probs).max_by(|a, b| a.1.total_cmp(b.1)).map(|(a, _)| a.clone())?;

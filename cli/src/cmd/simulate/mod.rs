@@ -5,6 +5,7 @@
 
 pub mod season;
 
+use minijinja::HtmlEscape;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -402,10 +403,6 @@ async fn write(a: &SeasonArgs, r: &SeasonReport) -> anyhow::Result<Vec<String>> 
     Ok(written)
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
-
 /// The season page: a chart of the median cumulative regret by week per truth (the report's chart code),
 /// the figures per mode and the targets. Self-contained like the report (inline SVG, no scripts).
 pub fn page(r: &SeasonReport) -> String {
@@ -417,8 +414,8 @@ pub fn page(r: &SeasonReport) -> String {
         r.weeks,
         r.start,
         fmt::int(r.customers),
-        esc(&seeds_text(&r.seeds)),
-        esc(&r.campaign),
+        HtmlEscape(&seeds_text(&r.seeds)),
+        HtmlEscape(&r.campaign),
         fmt::pct(r.limits.control_share),
         fmt::pct(r.limits.floor),
         r.wall_seconds
@@ -433,9 +430,9 @@ pub fn page(r: &SeasonReport) -> String {
             "<li><b class=\"{}\">{}</b> {}: {} (target {})</li>",
             if t.met { "ok" } else { "bad" },
             if t.met { "met" } else { "missed" },
-            esc(&t.what),
-            esc(&t.value),
-            esc(&t.target)
+            HtmlEscape(&t.what),
+            HtmlEscape(&t.value),
+            HtmlEscape(&t.target)
         ));
     }
     body.push_str("</ul><div class=\"charts\">");
@@ -456,7 +453,7 @@ pub fn page(r: &SeasonReport) -> String {
         let title = format!("{}: cumulative regret (clicks), median over seeds", s.truth);
         body.push_str(&format!(
             "<div class=\"card\"><h3>{}</h3>{}</div>",
-            esc(&s.truth),
+            HtmlEscape(&s.truth),
             line_chart(&title, "week", &weeks, &series, |v, _| fmt::int(v.max(0.0).round() as u64))
         ));
     }
@@ -465,7 +462,7 @@ pub fn page(r: &SeasonReport) -> String {
         for m in &s.modes {
             body.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.0} – {:.0}</td><td>{}</td><td>{:.0}</td><td>{} of {}</td><td>{:.2} pp</td></tr>",
-                esc(&s.truth),
+                HtmlEscape(&s.truth),
                 m.mode.name(),
                 m.median_cumulative_regret,
                 m.min_cumulative_regret,

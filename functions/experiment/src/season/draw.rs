@@ -14,7 +14,6 @@ use bytes::Bytes;
 use cpo_common::keys::RunKeys;
 use cpo_common::{Key, StepError, Store};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::truth::Truth;
 use crate::assignment_ref;
@@ -87,12 +86,7 @@ impl Tally {
 
 /// The draw of one customer in one week: a uniform number in [0, 1) and the minute of its events.
 pub fn customer_draw(seed: u64, week: u32, customer_id: &str) -> (f64, i64) {
-    let mut h = Sha256::new();
-    for part in [&b"cpo-season"[..], &seed.to_le_bytes(), &week.to_le_bytes(), customer_id.as_bytes()] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part);
-    }
-    let d: [u8; 32] = h.finalize().into();
+    let d = crate::hashing::digest(&[b"cpo-season", &seed.to_le_bytes(), &week.to_le_bytes(), customer_id.as_bytes()]);
     let mut x = [0u8; 8];
     x.copy_from_slice(&d[..8]);
     let u = (u64::from_be_bytes(x) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
